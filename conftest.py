@@ -1,0 +1,67 @@
+"""Fixtures shared by every app's tests: factories and the usual cast of users."""
+
+import pytest
+from django.conf import settings
+
+from core.tests.factories import (
+    make_installation,
+    make_node,
+    make_organization,
+    make_room,
+    make_user,
+)
+from user_manager.models import Membership
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # Tests render templates without a collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def organization(db):
+    return make_organization(name="Bar Lupe")
+
+
+@pytest.fixture
+def other_organization(db):
+    return make_organization(name="Schule am Park")
+
+
+@pytest.fixture
+def owner(organization):
+    return make_user("olga", organization=organization, role=Membership.Role.OWNER)
+
+
+@pytest.fixture
+def inspector(organization):
+    return make_user("ines", organization=organization, role=Membership.Role.INSPECTOR)
+
+
+@pytest.fixture
+def outsider(other_organization):
+    return make_user("otto", organization=other_organization, role=Membership.Role.OWNER)
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("stella", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def node(organization):
+    return make_node(owner=organization)
+
+
+@pytest.fixture
+def room(organization):
+    return make_room(operator=organization)
+
+
+@pytest.fixture
+def installation(node, room):
+    return make_installation(node=node, room=room)

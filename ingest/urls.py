@@ -1,0 +1,3 @@
+"""Sample intake for gateways (filled in by issue 3/8)."""
+
+urlpatterns: list = []

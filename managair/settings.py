@@ -1,0 +1,354 @@
+"""Django settings for Managair.
+
+Everything that differs between deployments comes from environment variables
+(see the README's configuration table); secrets may also come from
+``<NAME>_FILE``. The defaults are those of a developer trying it out: SQLite,
+console e-mail, no Sentry.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from managair.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+
+# A development key is only acceptable where DEBUG makes the server unfit for
+# production anyway; without DEBUG, starting without a key is refused.
+_DEVELOPMENT_SECRET_KEY = "django-insecure-managair-development-key-do-not-use-in-production"
+SECRET_KEY = env_secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off. "
+            "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = _DEVELOPMENT_SECRET_KEY
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Serve only the ingest endpoint and the health checks from this process, as
+# the Clair stack's "ingestair" container does (issue 3/8 fills it in).
+INGEST_ONLY = env_bool("INGEST_ONLY", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_json_api",
+    "django_filters",
+    "drf_spectacular",
+    "allauth",
+    "allauth.account",
+    # dj-rest-auth's registration views import SocialAccount unconditionally.
+    "allauth.socialaccount",
+    "dj_rest_auth",
+    "dj_rest_auth.registration",
+    "django_q",
+    "user_manager",
+    "core",
+    "ingest",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "managair.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "managair.wsgi.application"
+
+# --- Database -----------------------------------------------------------------
+# SQLite is the embedded default for trying Managair out; PostgreSQL is the
+# production database (exclusion constraints, triggers, date_bin and
+# percentile_cont are only there).
+SQL_ENGINE = env_choice(
+    "SQL_ENGINE",
+    ["django.db.backends.sqlite3", "django.db.backends.postgresql"],
+    "django.db.backends.sqlite3",
+)
+if SQL_ENGINE == "django.db.backends.sqlite3":
+    DATABASES = {
+        "default": {
+            "ENGINE": SQL_ENGINE,
+            "NAME": env_str("SQL_DATABASE", str(BASE_DIR / "db.sqlite3")),
+            # Several processes (server, task cluster) share the file.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": SQL_ENGINE,
+            "NAME": env_str("SQL_DATABASE", "managair"),
+            "USER": env_str("SQL_USER", "managair"),
+            "PASSWORD": env_secret("SQL_PASSWORD"),
+            "HOST": env_str("SQL_HOST", "localhost"),
+            "PORT": str(env_int("SQL_PORT", 5432, minimum=1)),
+            "CONN_MAX_AGE": env_int("SQL_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "user_manager.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Without it, log-in by e-mail address through dj-rest-auth fails.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+SITE_ID = 1
+
+# --- Internationalisation ---------------------------------------------------------
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Berlin")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and uploaded files --------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# In development, whitenoise serves straight from the apps' static folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security -----------------------------------------------------------------
+# Production defaults are strict; a deployment behind a TLS-terminating proxy
+# sets SECURE_PROXY_SSL_HEADER, one on a plain-HTTP gateway network may switch
+# the redirect off.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+_proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a header and a value, "
+            "e.g. 'HTTP_X_FORWARDED_PROTO,https'."
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST framework and JSON:API -------------------------------------------------
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "rest_framework_json_api.exceptions.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework_json_api.pagination.JsonApiPageNumberPagination",
+    "PAGE_SIZE": 1000,
+    "DEFAULT_PARSER_CLASSES": (
+        "rest_framework_json_api.parsers.JSONParser",
+        # dj-rest-auth's endpoints are plain JSON for many clients.
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ),
+    "DEFAULT_RENDERER_CLASSES": (
+        "rest_framework_json_api.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+        "rest_framework.renderers.JSONRenderer",
+    ),
+    "DEFAULT_METADATA_CLASS": "rest_framework_json_api.metadata.JSONAPIMetadata",
+    "DEFAULT_FILTER_BACKENDS": (
+        "rest_framework_json_api.filters.QueryParameterValidationFilter",
+        "rest_framework_json_api.filters.OrderingFilter",
+        "rest_framework_json_api.django_filters.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+    ),
+    "SEARCH_PARAM": "filter[search]",
+    "DEFAULT_AUTHENTICATION_CLASSES": (
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ),
+    "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "vnd.api+json",
+    "TEST_REQUEST_RENDERER_CLASSES": (
+        "rest_framework_json_api.renderers.JSONRenderer",
+        "rest_framework.renderers.MultiPartRenderer",
+        "rest_framework.renderers.JSONRenderer",
+    ),
+}
+JSON_API_PLURALIZE_TYPES = False
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Managair API",
+    "DESCRIPTION": "Management server for networks of indoor air-quality sensors.",
+    "VERSION": "1.0.0",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Accounts (allauth + dj-rest-auth) ------------------------------------------
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "ACCOUNT_EMAIL_VERIFICATION", ["mandatory", "optional", "none"], "mandatory"
+)
+ACCOUNT_UNIQUE_EMAIL = True
+REST_AUTH = {"SESSION_LOGIN": True}
+
+# --- E-mail ---------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL.")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Managair <managair@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Background tasks (django-q2) -----------------------------------------------
+Q_CLUSTER = {
+    "name": "managair",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": 60,
+    # Must exceed the timeout, or a slow task runs twice.
+    "retry": 120,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 500,
+    "label": "Tasks",
+}
+
+# --- Managair features ------------------------------------------------------------
+NODE_FIDELITY = env_bool("NODE_FIDELITY", False)
+IOTDP_INTEGRATION = env_bool("IOTDP_INTEGRATION", False)
+
+# Stadtpuls forwarding (see ../shared/INTEGRATIONS.md; used by integrations/stadtpuls).
+STADTPULS = {
+    "SUPABASE_URL": env_str("SP_SUPABASE_URL"),
+    "LOGIN_ENDPOINT": env_str("SP_LOGIN_ENDPOINT"),
+    "SENSOR_ENDPOINT": env_str("SP_SENSOR_ENDPOINT"),
+    "RECORDS_ENDPOINT": env_str("SP_RECORDS_ENDPOINT"),
+    "LOGIN_EMAIL": env_str("SP_LOGIN_EMAIL"),
+    "API_KEY": env_secret("SP_API_KEY"),
+    "LOGIN_PWD": env_secret("SP_LOGIN_PWD"),
+    "AUTH_TOKEN": env_secret("SP_AUTH_TOKEN"),
+}
+
+# --- Logging --------------------------------------------------------------------
+_LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVEL = env_choice("LOG_LEVEL", _LOG_LEVELS, "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "managair.logging.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {
+            "handlers": ["stdout"],
+            "level": env_choice("DJANGO_LOG_LEVEL", _LOG_LEVELS, "INFO"),
+            "propagate": False,
+        },
+        "django.db.backends": {
+            "handlers": ["stdout"],
+            "level": env_choice("DJANGO_DB_LOG_LEVEL", _LOG_LEVELS, "WARNING"),
+            "propagate": False,
+        },
+        "django-q": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
+
+# --- Error reporting --------------------------------------------------------------
+SENTRY = env_bool("SENTRY", False)
+if SENTRY:
+    _sentry_url = env_secret("SENTRY_URL")
+    if not _sentry_url:
+        raise ImproperlyConfigured("SENTRY=1 needs SENTRY_URL (or SENTRY_URL_FILE).")
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=_sentry_url,
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+    )
