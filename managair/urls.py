@@ -20,9 +20,12 @@ if settings.INGEST_ONLY:
 else:
     urlpatterns = health_urls + ingest_urls + [
         path("admin/", admin.site.urls),
-        path("accounts/", include("allauth.urls")),
         path("api/v1/auth/", include("dj_rest_auth.urls")),
         path("api/v1/auth/registration/", include("dj_rest_auth.registration.urls")),
+        # After dj-rest-auth: both name a view "account_email_verification_sent",
+        # and reverse() takes the one listed last, which must be the HTML page.
+        path("accounts/", include("allauth.urls")),
+        path("i18n/", include("django.conf.urls.i18n")),
         path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/v1/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
         path("api/v1/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

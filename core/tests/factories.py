@@ -3,6 +3,8 @@
 import itertools
 from datetime import UTC, datetime
 
+from allauth.account.models import EmailAddress
+
 from core.models import Address, Installation, Node, NodeModel, Protocol, Room, Site
 from user_manager.models import Membership, Organization, User
 
@@ -22,6 +24,10 @@ def make_user(username: str | None = None, *, organization=None, role=Membership
     username = username or f"user{_n()}"
     fields.setdefault("email", f"{username}@example.org")
     user = User.objects.create_user(username=username, password=password, **fields)
+    if user.email:
+        # As after the confirmation link: with mandatory verification an
+        # unverified user cannot log in.
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     if organization is not None:
         Membership.objects.create(user=user, organization=organization, role=role)
     return user
