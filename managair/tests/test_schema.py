@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.core.management import call_command
 
@@ -19,3 +20,12 @@ def test_schema_endpoint_serves_the_openapi_document(client):
     response = client.get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"openapi: 3" in response.content
+
+
+@pytest.mark.parametrize("path", ["/api/v1/schema/swagger-ui/", "/api/v1/schema/redoc/"])
+def test_api_docs_load_their_scripts_from_our_own_static_files(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/" in page
+    assert "cdn" not in page.lower()
