@@ -21,6 +21,12 @@ def derive_node_id(protocol_identifier: str, eui64: str) -> uuid.UUID:
     return uuid.UUID(bytes=digest[:16])
 
 
+def _changed(instance: models.Model, field: str) -> bool:
+    """Whether a saved instance's field differs from the stored row."""
+    stored = type(instance).objects.filter(pk=instance.pk).values_list(field, flat=True).first()
+    return stored is not None and stored != getattr(instance, field)
+
+
 class Address(models.Model):
     street1 = models.CharField(max_length=50)
     street2 = models.CharField(max_length=50, blank=True, default="")
@@ -69,6 +75,13 @@ class Site(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        if self.pk and self.operator_id and _changed(self, "operator_id"):
+            if Installation.objects.filter(room__site=self).exists():
+                raise ValidationError(
+                    {"operator": "Nodes have been installed at this site; it cannot change organization."}
+                )
+
 
 class Room(models.Model):
     name = models.CharField(max_length=50)
@@ -94,6 +107,14 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.site})"
+
+    def clean(self):
+        if self.pk and self.site_id and _changed(self, "site_id"):
+            new_operator = Site.objects.filter(pk=self.site_id).values_list("operator_id", flat=True).first()
+            if self.installations.exclude(node__owner_id=new_operator).exists():
+                raise ValidationError(
+                    {"site": "Nodes of this organization have been installed here; the room cannot move to another organization's site."}
+                )
 
 
 class Node(models.Model):
@@ -123,6 +144,13 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.alias or self.eui64
+
+    def clean(self):
+        if self.pk and self.owner_id and _changed(self, "owner_id"):
+            if self.installations.exists():
+                raise ValidationError(
+                    {"owner": "The node has been installed; it cannot change organization."}
+                )
 
     def clean_fields(self, exclude=None):
         # Gateways and people write EUIs in upper case; one spelling is stored.
