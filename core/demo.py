@@ -8,9 +8,10 @@ school class, a bar, a lecture hall) with day-to-day variation drawn from a
 random generator seeded by seed, node and local date, so the same call always
 gives the same samples and a later call continues the same curve.
 
-Between two minutes the inputs are constant, so the box is updated with the
-exact exponential solution rather than an Euler step, which would overshoot
-when windows are wide open.
+Between two minutes the inputs are constant, so CO2 and vapour are updated
+with the exact exponential solution rather than an Euler step, which would
+overshoot when windows are wide open; temperature changes slowly enough for
+Euler.
 """
 
 import math
@@ -30,6 +31,9 @@ MINUTES_PER_DAY = 24 * 60
 _STEP_H = 1 / 60
 # Infiltration through closed windows and doors.
 _CLOSED_ACH = 0.3
+# Walls, plants and cleaning give off moisture: without it, winter air
+# warmed indoors would be drier than rooms ever are.
+_BUILDING_VAPOUR_G_M3_H = 0.5
 
 
 class DemoSample(NamedTuple):
@@ -66,7 +70,7 @@ class RoomKind:
     # Water vapour per person (g/h) that stays in the air; walls and
     # furniture buffer the rest.
     vapour_g_per_person_h: float
-    plan: Callable[[date, Callable[[date], random.Random]], DayPlan]
+    plan: Callable[[date, Callable[[str], random.Random]], DayPlan]
 
 
 def _minute(hhmm: str) -> int:
@@ -90,16 +94,16 @@ _LESSONS = [
 _BIG_BREAK_AFTER = {1, 3, 5}
 
 
-def _school_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
+def _school_day(day: date, rng_for: Callable[[str], random.Random]) -> DayPlan:
     plan = DayPlan.empty(setpoint=17.0)
     if day.weekday() >= 5:
         return plan
     # The timetable repeats every week: the same weekday has the same
     # number of lessons and the same lessons away (sports, music).
-    timetable = rng_for(date(2000, 1, 3 + day.weekday()))
+    timetable = rng_for(f"timetable-{day.weekday()}")
     lessons = timetable.choice([6, 6, 7, 8]) if day.weekday() < 4 else 5
     away = set(timetable.sample(range(lessons), 2 if timetable.random() < 0.5 else 0))
-    rng = rng_for(day)
+    rng = rng_for(day.isoformat())
     pupils = 27 - rng.randint(0, 4) + 1.5  # the teacher breathes like 1.5 pupils
     _fill(plan.heating_setpoint, "06:00", "16:00", 21.0)
     for i, (start, end) in enumerate(_LESSONS[:lessons]):
@@ -123,12 +127,15 @@ def _school_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
 
 # --- Bar: open Tuesday to Sunday 18:00 to 01:00 -------------------------------
 
+# The most guests of an evening, by weekday: Friday and Saturday are full.
+_BAR_PEAK_GUESTS = {1: (18, 30), 2: (18, 30), 3: (18, 30), 4: (40, 55), 5: (40, 55), 6: (12, 20)}
+
+
 def _bar_guests(day: date, rng: random.Random) -> list[float]:
     """Guests in each minute of the evening that starts at 18:00 on ``day``."""
-    weekday = day.weekday()
-    if weekday == 0:
+    if day.weekday() == 0:
         return []
-    peak = rng.uniform(40, 55) if weekday in (4, 5) else rng.uniform(12, 20) if weekday == 6 else rng.uniform(18, 30)
+    peak = rng.uniform(*_BAR_PEAK_GUESTS[day.weekday()])
     wobble = [1 + 0.15 * rng.gauss(0, 1) for _ in range(14)]
     guests = []
     for m in range(7 * 60):
@@ -137,11 +144,11 @@ def _bar_guests(day: date, rng: random.Random) -> list[float]:
     return guests
 
 
-def _bar_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
+def _bar_day(day: date, rng_for: Callable[[str], random.Random]) -> DayPlan:
     plan = DayPlan.empty(setpoint=18.0)
     yesterday = day - timedelta(days=1)
     # The evening that began yesterday ends after midnight.
-    late = _bar_guests(yesterday, rng_for(yesterday))[6 * 60:]
+    late = _bar_guests(yesterday, rng_for(yesterday.isoformat()))[6 * 60:]
     if late:
         staff = 2.0
         for m, guests in enumerate(late):
@@ -150,7 +157,7 @@ def _bar_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
         _fill(plan.window_ach, "00:00", "01:00", 2.5)  # the door opens all the time
         _fill(plan.window_ach, "01:00", "01:20", 8.0)  # airing after closing
         _fill(plan.heating_setpoint, "00:00", "01:00", 21.5)
-    evening = _bar_guests(day, rng_for(day))
+    evening = _bar_guests(day, rng_for(day.isoformat()))
     if evening:
         _fill(plan.people, "17:30", "18:00", 2)
         _fill(plan.window_ach, "15:00", "15:20", 5.0)  # deliveries
@@ -166,12 +173,12 @@ def _bar_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
 _SLOTS = [("08:15", "09:45"), ("10:15", "11:45"), ("12:15", "13:45"), ("14:15", "15:45"), ("16:15", "17:45")]
 
 
-def _lecture_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan:
+def _lecture_day(day: date, rng_for: Callable[[str], random.Random]) -> DayPlan:
     plan = DayPlan.empty(setpoint=17.0)
     if day.weekday() >= 5:
         return plan
-    timetable = rng_for(date(2000, 1, 3 + day.weekday()))
-    rng = rng_for(day)
+    timetable = rng_for(f"timetable-{day.weekday()}")
+    rng = rng_for(day.isoformat())
     _fill(plan.mechanical_ach, "07:00", "20:00", 3.0)
     _fill(plan.heating_setpoint, "06:00", "19:00", 20.5)
     for i, (start, end) in enumerate(_SLOTS):
@@ -187,11 +194,17 @@ def _lecture_day(day: date, rng_for: Callable[[date], random.Random]) -> DayPlan
     return plan
 
 
+# Volumes as the demo's rooms: Klasse 5a, the Gastraum of Bar Lupe, Hörsaal 1.
 ROOM_KINDS: dict[str, RoomKind] = {
-    # The demo's rooms: Klasse 5a and 6b, the Gastraum of Bar Lupe, Hörsaal 1.
-    "school": RoomKind(volume_m3=60 * 3.2, co2_m3_per_person_h=0.013, vapour_g_per_person_h=18, plan=_school_day),
-    "bar": RoomKind(volume_m3=80 * 3.2, co2_m3_per_person_h=0.022, vapour_g_per_person_h=30, plan=_bar_day),
-    "lecture_hall": RoomKind(volume_m3=300 * 6.0, co2_m3_per_person_h=0.018, vapour_g_per_person_h=25, plan=_lecture_day),
+    "school": RoomKind(
+        volume_m3=60 * 3.2, co2_m3_per_person_h=0.013, vapour_g_per_person_h=18, plan=_school_day
+    ),
+    "bar": RoomKind(
+        volume_m3=80 * 3.2, co2_m3_per_person_h=0.022, vapour_g_per_person_h=30, plan=_bar_day
+    ),
+    "lecture_hall": RoomKind(
+        volume_m3=300 * 6.0, co2_m3_per_person_h=0.018, vapour_g_per_person_h=25, plan=_lecture_day
+    ),
 }
 
 
@@ -217,20 +230,21 @@ def _outdoor(local: datetime, day_offset: float) -> tuple[float, float]:
 def sample_curve(
     node_id: uuid.UUID, start: datetime, end: datetime, room_kind: str, seed: int = 0
 ) -> Iterator[DemoSample]:
-    """One sample per full minute in [start, end) for a node in a room of the kind."""
+    """One sample per full minute in [start, end) (aware datetimes) for a
+    node in a room of the kind (a key of ``ROOM_KINDS``)."""
     kind = ROOM_KINDS[room_kind]
 
-    def rng_for(day: date) -> random.Random:
-        return random.Random(f"{seed}:{node_id}:{day.isoformat()}")
+    def rng_for(key: str) -> random.Random:
+        return random.Random(f"{seed}:{node_id}:{key}")
 
-    node_rng = random.Random(f"{seed}:{node_id}")
-    co2_offset = node_rng.uniform(-15, 15)  # calibration error of this sensor
+    co2_offset = rng_for("calibration").uniform(-15, 15)  # calibration error of this sensor
     first = start.replace(second=0, microsecond=0)
     if first < start:
         first += timedelta(minutes=1)
-    # Whole local days are simulated from an empty room the day before,
-    # so every call draws the same random numbers for a day and the state
-    # at ``start`` no longer depends on where the simulation began.
+    # The simulation starts at the local midnight a day before ``start`` in
+    # an empty, aired room; a day of ventilation washes that guess out. It
+    # runs whole days, so each day draws the same random numbers in every
+    # call, and overlapping windows agree.
     day = first.astimezone(BERLIN).date() - timedelta(days=1)
     moment = datetime.combine(day, time(), BERLIN).astimezone(UTC)
     co2 = OUTDOOR_CO2_PPM
@@ -245,7 +259,7 @@ def sample_curve(
         if local.date() != plan_day:
             plan_day = local.date()
             plan = kind.plan(plan_day, rng_for)
-            noise = random.Random(f"{seed}:{node_id}:{plan_day.isoformat()}:noise")
+            noise = rng_for(f"{plan_day.isoformat()}-noise")
             weather_offset = noise.gauss(0, 2.5)
         m = local.hour * 60 + local.minute
         people = plan.people[m]
@@ -256,7 +270,8 @@ def sample_curve(
 
         co2_target = OUTDOOR_CO2_PPM + people * kind.co2_m3_per_person_h / kind.volume_m3 * 1e6 / ach
         co2 = co2_target + (co2 - co2_target) * decay
-        vapour_target = outdoor_vapour + people * kind.vapour_g_per_person_h / kind.volume_m3 / ach
+        vapour_source = people * kind.vapour_g_per_person_h / kind.volume_m3 + _BUILDING_VAPOUR_G_M3_H
+        vapour_target = outdoor_vapour + vapour_source / ach
         vapour = vapour_target + (vapour - vapour_target) * decay
 
         # Heating holds the set-point; in summer the building stays warmer.
@@ -265,13 +280,16 @@ def sample_curve(
         cooling = 0.03 * window * (celsius - outdoor_celsius)
         celsius += (warming - cooling) * _STEP_H
 
+        # Drawn for skipped minutes too, so a day's noise does not depend on
+        # where the window starts.
+        errors = (noise.gauss(0, 6), noise.gauss(0, 0.05), noise.gauss(0, 0.3))
         if moment >= first:
             relative = 100 * vapour / _saturation_vapour_g_m3(celsius)
             yield DemoSample(
                 node_id,
                 moment,
-                max(0, round(co2 + co2_offset + noise.gauss(0, 6))),
-                round(celsius + noise.gauss(0, 0.05), 1),
-                round(min(95.0, max(5.0, relative + noise.gauss(0, 0.3))), 1),
+                max(0, round(co2 + co2_offset + errors[0])),
+                round(celsius + errors[1], 1),
+                round(min(95.0, max(5.0, relative + errors[2])), 1),
             )
         moment += one_minute
