@@ -42,10 +42,11 @@ cat <<TXT
     admin:          http://localhost:$PORT/admin/
     API:            http://localhost:$PORT/api/v1/
     API docs:       http://localhost:$PORT/api/v1/schema/swagger-ui/
-  Demo logins (password):
-    admin        (managair-admin)  staff, all organizations
-    lupe-owner   (managair-demo)   owner of Bar Lupe
-    schule-owner (managair-demo)   owner of a school
+  Demo logins (username / password):
+    admin                              managair-admin   staff
+    lupe-owner, lupe-inspector         managair-demo    Bar Lupe
+    schule-owner, schule-inspector     managair-demo    Schule am Park
+    uni-owner, uni-inspector           managair-demo    Universität am Spreeufer
   Press Ctrl-C to stop.
 
 TXT
