@@ -15,19 +15,21 @@ from django.conf import settings
 REDACTED = "[redacted]"
 
 _PATTERNS = [
+    # Authorization header values. First: the key=value rule below would take
+    # the scheme word ("Bearer") for the value and leave the key itself.
+    re.compile(r"(?i)\b((?:Token|Bearer|Basic)\s+)([A-Za-z0-9._~+/=-]{8,})"),
     # key=value pairs in query strings, form bodies and repr()s.
     re.compile(
         r"(?i)((?:password\d?|passwd|pwd|secret|token|api_?key|key|authorization)"
         r"['\"]?\s*[:=]\s*['\"]?)([^'\"&\s,;)}]+)"
     ),
-    # Authorization header values.
-    re.compile(r"(?i)\b((?:Token|Bearer|Basic)\s+)([A-Za-z0-9._~+/=-]{8,})"),
     # Django password hashes, e.g. in SQL parameters.
     re.compile(r"()((?:pbkdf2_sha256|pbkdf2_sha1|argon2|bcrypt_sha256|bcrypt|scrypt)\$[^'\"\s,)]+)"),
     # DRF authtoken keys.
     re.compile(r"()(\b[0-9a-f]{40}\b)"),
-    # Password-reset and e-mail-confirmation keys in URLs.
-    re.compile(r"(/(?:reset|key|confirm-email|verify-email)/)([^/\s'\"]+)"),
+    # Password-reset and e-mail-confirmation keys in URLs: the rest of the
+    # path, since allauth's reset URL is .../reset/key/<uid>-<key>/.
+    re.compile(r"(/(?:reset|key|confirm-email|verify-email)/)([^\s'\"]+)"),
 ]
 
 _CONFIGURED_SECRET_SETTINGS = ("SECRET_KEY", "EMAIL_HOST_PASSWORD")
