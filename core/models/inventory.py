@@ -35,6 +35,11 @@ class Address(models.Model):
     # ISO 6709: north and east are positive.
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # Addresses belong to no organization; until a site refers to one, only
+    # its creator sees it (como-ui creates the address, then the site).
+    created_by = models.ForeignKey(
+        "user_manager.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["city", "street1"]

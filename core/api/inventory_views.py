@@ -1,0 +1,175 @@
+"""Endpoints for places (addresses, sites, rooms), nodes, installations, fidelity."""
+
+import django_filters
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
+from rest_framework_json_api import views
+
+from core import scoping
+from core.api import serializers
+from core.api.base import ScopedViewSet
+from core.api.samples import annotate_latest_sample
+from core.api.views import InventoryPagination
+from core.models import Address, Installation, Node, NodeFidelity, Room, Sample, Site
+
+
+def _ids(queryset):
+    return queryset.only("pk")
+
+
+def _count(samples) -> Coalesce:
+    counted = samples.order_by().values("node_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+class AddressViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.addresses)
+    parents = {"site_pk": (scoping.sites, "sites")}
+    serializer_class = serializers.AddressSerializer
+    pagination_class = InventoryPagination
+    ordering_fields = ("city", "street1")
+
+    def authorize_write(self, serializer):
+        # Anyone logged in may record an address for a site to come; changing
+        # one is for its creator and the owners of sites at it (may_change).
+        pass
+
+    def perform_create(self, serializer):
+        self.save(serializer, created_by=self.request.user)
+
+
+class SiteFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="operator")
+
+    class Meta:
+        model = Site
+        fields = ("organization",)
+
+
+class SiteViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.sites)
+    parents = {"organization_pk": (scoping.organizations, "operator_id"), "room_pk": (scoping.rooms, "rooms")}
+    serializer_class = serializers.SiteSerializer
+    pagination_class = InventoryPagination
+    filterset_class = SiteFilter
+    search_fields = ("name", "description")
+    ordering_fields = ("name",)
+
+    def prepare(self, queryset):
+        return queryset.select_related("address", "operator").prefetch_related(
+            Prefetch("rooms", _ids(scoping.rooms(self.request.user)))
+        )
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return (validated_data.get("operator") or instance.operator).pk
+
+
+class RoomFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="site__operator")
+
+    class Meta:
+        model = Room
+        fields = ("site", "organization")
+
+
+class RoomViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.rooms)
+    parents = {"site_pk": (scoping.sites, "site_id"), "installation_pk": (scoping.installations, "installations")}
+    serializer_class = serializers.RoomSerializer
+    pagination_class = InventoryPagination
+    filterset_class = RoomFilter
+    search_fields = ("name", "description")
+    ordering_fields = ("name", "max_occupancy", "size_sqm")
+
+    def prepare(self, queryset):
+        return queryset.select_related("site").prefetch_related(
+            Prefetch("installations", _ids(scoping.installations(self.request.user)))
+        )
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return (validated_data.get("site") or instance.site).operator_id
+
+
+class NodeFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="owner")
+
+    class Meta:
+        model = Node
+        fields = ("organization", "protocol", "model")
+
+
+class NodeViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.nodes)
+    parents = {
+        "organization_pk": (scoping.organizations, "owner_id"),
+        "installation_pk": (scoping.installations, "installations"),
+    }
+    member_only = True
+    serializer_class = serializers.NodeSerializer
+    pagination_class = InventoryPagination
+    filterset_class = NodeFilter
+    search_fields = ("alias", "eui64")
+    ordering_fields = ("alias", "eui64")
+
+    def prepare(self, queryset):
+        samples = Sample.objects.filter(node_id=OuterRef("pk"))
+        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=_count(samples))
+        return queryset.select_related("protocol", "model", "owner").prefetch_related(
+            Prefetch("installations", _ids(Installation.objects.all()))
+        )
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return (validated_data.get("owner") or instance.owner).pk
+
+
+class InstallationFilter(django_filters.FilterSet):
+    site = django_filters.NumberFilter(field_name="room__site")
+    organization = django_filters.NumberFilter(field_name="room__site__operator")
+
+    class Meta:
+        model = Installation
+        fields = ("room", "node", "site", "organization", "is_public")
+
+
+class InstallationViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.installations)
+    parents = {"room_pk": (scoping.rooms, "room_id"), "node_pk": (scoping.nodes, "node_id")}
+    serializer_class = serializers.InstallationSerializer
+    pagination_class = InventoryPagination
+    filterset_class = InstallationFilter
+    ordering_fields = ("from_time", "to_time")
+    error_fields = {"from_time": "from_timestamp_s", "to_time": "to_timestamp_s"}
+
+    def prepare(self, queryset):
+        samples = Sample.objects.filter(
+            node_id=OuterRef("node_id"), timestamp__gte=OuterRef("from_time"), timestamp__lt=OuterRef("to_time")
+        )
+        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=_count(samples))
+        # A public installation's node stays private: non-members see no node.
+        return queryset.select_related("room").prefetch_related(
+            Prefetch("node", scoping.nodes(self.request.user))
+        )
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return (validated_data.get("room") or instance.room).site.operator_id
+
+
+class FidelityFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="node__owner")
+
+    class Meta:
+        model = NodeFidelity
+        fields = ("organization", "fidelity", "node")
+
+
+class FidelityViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.fidelity)
+    member_only = True
+    serializer_class = serializers.FidelitySerializer
+    pagination_class = InventoryPagination
+    filterset_class = FidelityFilter
+    ordering_fields = ("fidelity", "last_contact")
+    http_method_names = ["get", "head", "options"]
+
+    def prepare(self, queryset):
+        return queryset.select_related("node").order_by("node__alias", "node_id")

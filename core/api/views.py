@@ -1,0 +1,197 @@
+"""The resource endpoints of ``/api/v1/``: HTTP wired to scopes and services."""
+
+import django_filters
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from rest_framework import permissions, status
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
+from rest_framework.response import Response
+from rest_framework_json_api import views
+from rest_framework_json_api.pagination import JsonApiPageNumberPagination
+
+from core import scoping
+from core.api import serializers
+from core.api.base import ScopedViewSet
+from core.api.samples import annotate_latest_sample
+from core.models import Node, NodeModel, Protocol, Quantity, Sample
+from managair.errors import Conflict
+from user_manager import services as membership_services
+from user_manager.models import Membership, User
+
+
+class InventoryPagination(JsonApiPageNumberPagination):
+    # Clients load inventory lists whole (upstream had no pages).
+    max_page_size = 1000
+
+
+def _ids(queryset):
+    return queryset.only("pk")
+
+
+# --- Catalog ------------------------------------------------------------------------
+
+
+class StaffWritesOnly(permissions.BasePermission):
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_staff)
+
+
+class CatalogViewSet(views.ModelViewSet):
+    """Shared by every organization: everybody reads, staff write."""
+
+    permission_classes = [StaffWritesOnly]
+    pagination_class = InventoryPagination
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+
+class QuantityViewSet(CatalogViewSet):
+    queryset = Quantity.objects.all()
+    serializer_class = serializers.QuantitySerializer
+    ordering_fields = ("quantity",)
+
+
+class ProtocolViewSet(CatalogViewSet):
+    queryset = Protocol.objects.all()
+    serializer_class = serializers.ProtocolSerializer
+    ordering_fields = ("identifier",)
+
+
+class NodeModelViewSet(CatalogViewSet):
+    queryset = NodeModel.objects.prefetch_related(Prefetch("quantities", Quantity.objects.only("pk")))
+    serializer_class = serializers.NodeModelSerializer
+    ordering_fields = ("name", "manufacturer")
+
+
+# --- Organizations and people ------------------------------------------------------
+
+
+class OrganizationViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.organizations)
+    parents = {
+        "user_pk": (scoping.users, "memberships__user"),
+        "site_pk": (scoping.sites, "sites"),
+        "node_pk": (scoping.nodes, "nodes"),
+        "membership_pk": (scoping.memberships, "memberships"),
+    }
+    serializer_class = serializers.OrganizationSerializer
+    pagination_class = InventoryPagination
+    search_fields = ("name", "description")
+    ordering_fields = ("name",)
+
+    def prepare(self, queryset):
+        user = self.request.user
+        return queryset.prefetch_related(
+            Prefetch("users", _ids(scoping.users(user))),
+            Prefetch("memberships", _ids(scoping.memberships(user))),
+            Prefetch("sites", _ids(scoping.sites(user))),
+            Prefetch("nodes", _ids(scoping.nodes(user))),
+        )
+
+    def perform_create(self, serializer):
+        # Whoever founds an organization owns it.
+        serializer.instance = membership_services.organization_create(
+            creator=self.request.user, **serializer.validated_data
+        )
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return instance.pk
+
+
+class MembershipFilter(django_filters.FilterSet):
+    username = django_filters.CharFilter(field_name="user__username")
+
+    class Meta:
+        model = Membership
+        fields = ("organization", "user", "role")
+
+
+class MembershipViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.memberships)
+    parents = {
+        "organization_pk": (scoping.organizations, "organization_id"),
+        "user_pk": (scoping.users, "user_id"),
+    }
+    member_only = True
+    serializer_class = serializers.MembershipSerializer
+    pagination_class = InventoryPagination
+    filterset_class = MembershipFilter
+    ordering_fields = ("role", "user__username")
+
+    def prepare(self, queryset):
+        return queryset.select_related("user", "organization")
+
+    def owning_organization_id(self, validated_data, instance=None):
+        return (validated_data.get("organization") or instance.organization).pk
+
+    def may_change(self, membership):
+        # Anyone may leave; owners manage the rest.
+        if self.request.method == "DELETE" and membership.user_id == self.request.user.pk:
+            return True
+        return super().may_change(membership)
+
+    def perform_update(self, serializer):
+        self.authorize_write(serializer)
+        role = serializer.validated_data.get("role", serializer.instance.role)
+        try:
+            membership_services.membership_change_role(membership=serializer.instance, role=role)
+        except membership_services.LastOwnerError as error:
+            raise Conflict(str(error)) from None
+
+    def perform_destroy(self, membership):
+        try:
+            membership_services.membership_remove(membership=membership)
+        except membership_services.LastOwnerError as error:
+            raise Conflict(str(error)) from None
+
+
+class UserFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="memberships__organization")
+
+    class Meta:
+        model = User
+        fields = ("username",)
+
+
+class UserViewSet(ScopedViewSet):
+    scope = staticmethod(scoping.users)
+    parents = {
+        "organization_pk": (scoping.organizations, "memberships__organization_id"),
+        "membership_pk": (scoping.memberships, "memberships"),
+    }
+    member_only = True
+    serializer_class = serializers.UserSerializer
+    pagination_class = InventoryPagination
+    filterset_class = UserFilter
+    ordering_fields = ("username", "email")
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def filter_queryset(self, queryset):
+        # filter[search] finds the people one shares an organization with by
+        # name or address, and anyone by their exact e-mail address, so that
+        # owners can invite them. It reveals nobody else.
+        term = self.request.query_params.get("filter[search]", "").strip()
+        queryset = super().filter_queryset(queryset)
+        if not term:
+            return queryset
+        matches = Q(username__icontains=term) | Q(email__icontains=term)
+        matches |= Q(first_name__icontains=term) | Q(last_name__icontains=term)
+        found = Q(pk__in=queryset.filter(matches).values("pk"))
+        if "@" in term:
+            found |= Q(pk__in=User.objects.filter(email__iexact=term, is_active=True).values("pk"))
+        return self.prepare(User.objects.filter(found))
+
+    def prepare(self, queryset):
+        user = self.request.user
+        return queryset.distinct().order_by("username").prefetch_related(
+            Prefetch("organizations", _ids(scoping.organizations(user))),
+            Prefetch("memberships", _ids(scoping.memberships(user))),
+        )
+
+    def may_change(self, user):
+        return user.pk == self.request.user.pk
+
+    def authorize_write(self, serializer):
+        if serializer.instance.pk != self.request.user.pk:
+            raise PermissionDenied("Users change only their own name.")
