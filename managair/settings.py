@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
     ),
     "DEFAULT_METADATA_CLASS": "rest_framework_json_api.metadata.JSONAPIMetadata",
     "DEFAULT_FILTER_BACKENDS": (
-        "rest_framework_json_api.filters.QueryParameterValidationFilter",
+        "core.api.params.QueryParameterValidation",
         "rest_framework_json_api.filters.OrderingFilter",
         "rest_framework_json_api.django_filters.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -295,6 +295,10 @@ Q_CLUSTER = {
 }
 
 # --- Managair features ------------------------------------------------------------
+# Raw time-series answers above this many points are refused (aggregate instead);
+# como-ui's month view asks for 43,200.
+TIMESERIES_MAX_POINTS = env_int("TIMESERIES_MAX_POINTS", 100_000, minimum=1)
+INSTALLATION_IMAGE_MAX_BYTES = env_int("INSTALLATION_IMAGE_MAX_BYTES", 5_000_000, minimum=1)
 NODE_FIDELITY = env_bool("NODE_FIDELITY", False)
 IOTDP_INTEGRATION = env_bool("IOTDP_INTEGRATION", False)
 

@@ -6,25 +6,16 @@ Everything else — which objects exist for the caller, who may write, which
 query parameters are valid — is decided here, once.
 """
 
-import re
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import permissions
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework_json_api import filters, views
+from rest_framework_json_api import views
 
 from core import scoping
-
-
-class QueryParameterValidation(filters.QueryParameterValidationFilter):
-    """Unknown query parameters are a 400; ours are listed here."""
-
-    query_regex = re.compile(
-        r"^(sort|include|include_timeseries)$|^(?P<type>filter|fields|page)(\[[\w\.\-]+\])?$"
-    )
+from core.api.params import QueryParameterValidation
 
 
 class ScopedAccess(permissions.BasePermission):
@@ -66,6 +57,15 @@ class ScopedViewSet(views.ModelViewSet):
                     raise NotFound()
                 queryset = queryset.filter(**{field: parent_id})
         return self.prepare(queryset)
+
+    def filter_queryset(self, queryset):
+        # Filters narrow lists; on a single object only the parameters'
+        # validity matters (a detail takes filter[from]/filter[to] for its
+        # embedded time series).
+        if self.action == "list":
+            return super().filter_queryset(queryset)
+        QueryParameterValidation().filter_queryset(self.request, queryset, self)
+        return queryset
 
     def prepare(self, queryset):
         """Select and prefetch what the documents show (constant query count)."""

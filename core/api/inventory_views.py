@@ -1,25 +1,31 @@
 """Endpoints for places (addresses, sites, rooms), nodes, installations, fidelity."""
 
 import django_filters
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery
-from django.db.models.functions import Coalesce
-from rest_framework_json_api import views
+from django.conf import settings
+from django.db.models import OuterRef, Prefetch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers as drf
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
 
 from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet
-from core.api.samples import annotate_latest_sample
+from core.api.samples import (
+    annotate_latest_sample,
+    count_samples,
+    include_timeseries_requested,
+)
+from core.api.timeseries_views import samples_or_400, window_or_400
 from core.api.views import InventoryPagination
-from core.models import Address, Installation, Node, NodeFidelity, Room, Sample, Site
+from core.models import Installation, Node, NodeFidelity, Room, Sample, Site
+from core.services import IMAGE_FORMATS, installation_set_image
 
 
 def _ids(queryset):
     return queryset.only("pk")
-
-
-def _count(samples) -> Coalesce:
-    counted = samples.order_by().values("node_id").annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 class AddressViewSet(ScopedViewSet):
@@ -90,6 +96,19 @@ class RoomViewSet(ScopedViewSet):
         return (validated_data.get("site") or instance.site).operator_id
 
 
+class IncludeTimeseries:
+    """``include_timeseries=1`` on a detail embeds its samples in the window
+    of ``filter[from]``/``filter[to]`` (clipped for installations)."""
+
+    def retrieve(self, request, *args, **kwargs):
+        instance = self.get_object()
+        context = self.get_serializer_context()
+        if include_timeseries_requested(request):
+            window = self.timeseries_window(instance, window_or_400(request))
+            context["timeseries"] = samples_or_400(self.timeseries_node_id(instance), window)
+        return Response(self.get_serializer(instance, context=context).data)
+
+
 class NodeFilter(django_filters.FilterSet):
     organization = django_filters.NumberFilter(field_name="owner")
 
@@ -98,7 +117,7 @@ class NodeFilter(django_filters.FilterSet):
         fields = ("organization", "protocol", "model")
 
 
-class NodeViewSet(ScopedViewSet):
+class NodeViewSet(IncludeTimeseries, ScopedViewSet):
     scope = staticmethod(scoping.nodes)
     parents = {
         "organization_pk": (scoping.organizations, "owner_id"),
@@ -113,13 +132,32 @@ class NodeViewSet(ScopedViewSet):
 
     def prepare(self, queryset):
         samples = Sample.objects.filter(node_id=OuterRef("pk"))
-        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=_count(samples))
+        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
         return queryset.select_related("protocol", "model", "owner").prefetch_related(
             Prefetch("installations", _ids(Installation.objects.all()))
         )
 
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("owner") or instance.owner).pk
+
+    def timeseries_window(self, node, window):
+        return window
+
+    def timeseries_node_id(self, node):
+        return node.pk
+
+
+class ImageUploadSerializer(drf.Serializer):
+    image = drf.ImageField()  # Pillow checks that it really is an image
+
+    def validate_image(self, image):
+        if image.size > settings.INSTALLATION_IMAGE_MAX_BYTES:
+            raise drf.ValidationError(
+                f"The image is larger than {settings.INSTALLATION_IMAGE_MAX_BYTES // 1_000_000} MB."
+            )
+        if getattr(image, "image", None) is None or image.image.format not in IMAGE_FORMATS:
+            raise drf.ValidationError(f"The image must be one of {', '.join(sorted(IMAGE_FORMATS))}.")
+        return image
 
 
 class InstallationFilter(django_filters.FilterSet):
@@ -131,7 +169,7 @@ class InstallationFilter(django_filters.FilterSet):
         fields = ("room", "node", "site", "organization", "is_public")
 
 
-class InstallationViewSet(ScopedViewSet):
+class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
     scope = staticmethod(scoping.installations)
     parents = {"room_pk": (scoping.rooms, "room_id"), "node_pk": (scoping.nodes, "node_id")}
     serializer_class = serializers.InstallationSerializer
@@ -144,7 +182,7 @@ class InstallationViewSet(ScopedViewSet):
         samples = Sample.objects.filter(
             node_id=OuterRef("node_id"), timestamp__gte=OuterRef("from_time"), timestamp__lt=OuterRef("to_time")
         )
-        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=_count(samples))
+        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
         # A public installation's node stays private: non-members see no node.
         return queryset.select_related("room").prefetch_related(
             Prefetch("node", scoping.nodes(self.request.user))
@@ -152,6 +190,21 @@ class InstallationViewSet(ScopedViewSet):
 
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("room") or instance.room).site.operator_id
+
+    def timeseries_window(self, installation, window):
+        return window.clipped_to(installation)
+
+    @action(detail=True, methods=["post"], url_path="image", parser_classes=[MultiPartParser])
+    def image(self, request, pk=None):
+        """Upload the installation's photo (multipart field ``image``)."""
+        installation = self.get_object()  # 404 outside scope, 403 unless owner
+        upload = ImageUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        installation_set_image(installation=installation, image=upload.validated_data["image"])
+        return Response(self.get_serializer(self.get_queryset().get(pk=installation.pk)).data)
+
+    def timeseries_node_id(self, installation):
+        return installation.node_id
 
 
 class FidelityFilter(django_filters.FilterSet):
@@ -162,7 +215,12 @@ class FidelityFilter(django_filters.FilterSet):
         fields = ("organization", "fidelity", "node")
 
 
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+)
 class FidelityViewSet(ScopedViewSet):
+    """A node's fidelity has the node's id."""
+
     scope = staticmethod(scoping.fidelity)
     member_only = True
     serializer_class = serializers.FidelitySerializer

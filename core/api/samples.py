@@ -1,11 +1,10 @@
 """Samples as the API embeds them: plain objects, not resources."""
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, IntegerField, Subquery
+from django.db.models.functions import Coalesce
 
-from core.models import Sample
+from core.timeseries import SAMPLE_COLUMNS
 from core.timestamps import to_unix
-
-SAMPLE_COLUMNS = ("id", "timestamp", "co2_ppm", "temperature_celsius", "rel_humidity_percent", "measurement_status")
 
 
 def sample_document(
@@ -40,5 +39,12 @@ def latest_sample_document(row) -> dict | None:
     return sample_document(*(getattr(row, f"latest_{column}") for column in SAMPLE_COLUMNS))
 
 
-def node_samples(node_ref=OuterRef("pk")):
-    return Sample.objects.filter(node_id=node_ref)
+def count_samples(samples) -> Coalesce:
+    """The number of ``samples`` (filtered by ``OuterRef``) as an annotation."""
+    counted = samples.order_by().values("node_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def include_timeseries_requested(request) -> bool:
+    # como-ui sends include_timeseries=1; accept the usual spellings of true.
+    return request.query_params.get("include_timeseries", "").lower() in {"1", "true", "yes"}

@@ -16,7 +16,17 @@ from rest_framework_json_api.relations import ResourceRelatedField
 from core import scoping
 from core.api.fields import ScopedRelatedField, UnixSecondsField
 from core.api.samples import latest_sample_document
-from core.models import Address, Installation, Node, NodeFidelity, NodeModel, Protocol, Quantity, Room, Site
+from core.models import (
+    Address,
+    Installation,
+    Node,
+    NodeFidelity,
+    NodeModel,
+    Protocol,
+    Quantity,
+    Room,
+    Site,
+)
 from core.timestamps import END_OF_TIME, to_unix
 from user_manager.models import Membership, Organization, User
 
@@ -31,6 +41,19 @@ class ModelSerializer(serializers.ModelSerializer):
         if unknown:
             raise drf.ValidationError({name: "This resource has no such attribute or relationship." for name in unknown})
         return super().validate(attrs)
+
+
+class WithTimeseries:
+    """A ``timeseries`` attribute, present only when the view computed one
+    (details asked for with ``include_timeseries=1``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "timeseries" not in self.context:
+            self.fields.pop("timeseries", None)
+
+    def get_timeseries(self, obj) -> list[dict]:
+        return self.context["timeseries"]
 
 
 def _read_only_many(model, **kwargs):
@@ -162,12 +185,13 @@ class RoomSerializer(ModelSerializer):
 # --- Nodes and where they are ---------------------------------------------------------
 
 
-class NodeSerializer(ModelSerializer):
+class NodeSerializer(WithTimeseries, ModelSerializer):
     # Chosen by the client (clair-ttn derives it from protocol and EUI); when
     # left out, derived the same way.
     id = drf.UUIDField(required=False)
     sample_count = drf.IntegerField(read_only=True)
     latest_sample = drf.SerializerMethodField()
+    timeseries = drf.SerializerMethodField()
     protocol = ResourceRelatedField(queryset=Protocol.objects.all())
     model = ResourceRelatedField(queryset=NodeModel.objects.all())
     owner = ScopedRelatedField(scope=scoping.organizations)
@@ -183,7 +207,7 @@ class NodeSerializer(ModelSerializer):
     class Meta:
         model = Node
         fields = (
-            "id", "eui64", "alias", "description", "sample_count", "latest_sample",
+            "id", "eui64", "alias", "description", "sample_count", "latest_sample", "timeseries",
             "protocol", "model", "owner", "installations",
         )
 
@@ -199,12 +223,13 @@ class NodeSerializer(ModelSerializer):
         return super().validate(attrs)
 
 
-class InstallationSerializer(ModelSerializer):
+class InstallationSerializer(WithTimeseries, ModelSerializer):
     from_timestamp_s = UnixSecondsField(source="from_time")
     to_timestamp_s = UnixSecondsField(source="to_time", required=False, default=END_OF_TIME)
     sample_count = drf.IntegerField(read_only=True)
     latest_sample = drf.SerializerMethodField()
     query_timestamp_s = drf.SerializerMethodField()
+    timeseries = drf.SerializerMethodField()
     image = drf.ImageField(read_only=True)
     node = ScopedRelatedField(scope=scoping.nodes)
     room = ScopedRelatedField(scope=scoping.rooms)
@@ -215,7 +240,7 @@ class InstallationSerializer(ModelSerializer):
         model = Installation
         fields = (
             "from_timestamp_s", "to_timestamp_s", "description", "is_public", "image",
-            "sample_count", "latest_sample", "query_timestamp_s", "node", "room",
+            "sample_count", "latest_sample", "query_timestamp_s", "timeseries", "node", "room",
         )
 
     def get_latest_sample(self, installation) -> dict | None:

@@ -8,7 +8,9 @@ from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from core.api import inventory_views as inventory
+from core.api import timeseries_views as timeseries
 from core.api import views
+
 
 class OptionalSlashRouter(DefaultRouter):
     """Routes that match with and without the trailing slash: como-ui asks
@@ -32,6 +34,10 @@ router.register("rooms", inventory.RoomViewSet, basename="room")
 router.register("nodes", inventory.NodeViewSet, basename="node")
 router.register("installations", inventory.InstallationViewSet, basename="installation")
 router.register("fidelity", inventory.FidelityViewSet, basename="fidelity")
+router.register("node-timeseries", timeseries.NodeTimeseriesViewSet, basename="node-timeseries")
+router.register(
+    "installation-timeseries", timeseries.InstallationTimeseriesViewSet, basename="installation-timeseries"
+)
 
 LIST = {"get": "list"}
 ONE = {"get": "retrieve_one"}
@@ -39,8 +45,9 @@ ONE = {"get": "retrieve_one"}
 
 def related(parent: str, kwarg: str, name: str, view, actions: dict):
     """``<parent>/<id>/<name>/``, with or without the trailing slash."""
+    id_pattern = "[0-9a-fA-F-]+" if kwarg == "node_pk" else "[0-9]+"  # nodes have UUIDs
     return re_path(
-        rf"^{parent}/(?P<{kwarg}>[^/.]+)/{name}/?$",
+        rf"^{parent}/(?P<{kwarg}>{id_pattern})/{name}/?$",
         view.as_view(actions),
         name=f"{parent}-{name}",
     )
@@ -64,6 +71,10 @@ related_routes = [
     related("nodes", "node_pk", "owner", views.OrganizationViewSet, ONE),
     related("installations", "installation_pk", "node", inventory.NodeViewSet, ONE),
     related("installations", "installation_pk", "room", inventory.RoomViewSet, ONE),
+    related("nodes", "node_pk", "timeseries", timeseries.NodeTimeseriesViewSet, {"get": "retrieve"}),
+    related(
+        "installations", "installation_pk", "timeseries", timeseries.InstallationTimeseriesViewSet, {"get": "retrieve"}
+    ),
 ]
 
 urlpatterns = related_routes + [path("", include(router.urls))]

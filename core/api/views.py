@@ -1,19 +1,16 @@
 """The resource endpoints of ``/api/v1/``: HTTP wired to scopes and services."""
 
 import django_filters
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Coalesce
-from rest_framework import permissions, status
-from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
-from rest_framework.response import Response
+from django.db.models import Prefetch, Q
+from rest_framework import permissions
+from rest_framework.exceptions import PermissionDenied
 from rest_framework_json_api import views
 from rest_framework_json_api.pagination import JsonApiPageNumberPagination
 
 from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet
-from core.api.samples import annotate_latest_sample
-from core.models import Node, NodeModel, Protocol, Quantity, Sample
+from core.models import NodeModel, Protocol, Quantity
 from managair.errors import Conflict
 from user_manager import services as membership_services
 from user_manager.models import Membership, User
