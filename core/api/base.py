@@ -8,6 +8,7 @@ query parameters are valid — is decided here, once.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
@@ -43,6 +44,7 @@ class ScopedViewSet(views.ModelViewSet):
     parents: dict = {}
     member_only = False
     permission_classes = [ScopedAccess]
+    schema = JsonApiAutoSchema()
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     #: Translates model field names in validation errors to attribute names.
     error_fields: dict = {}

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet
+from core.api.params import INCLUDE_TIMESERIES, WINDOW_PARAMETERS
 from core.api.samples import (
     annotate_latest_sample,
     count_samples,
@@ -29,6 +30,8 @@ def _ids(queryset):
 
 
 class AddressViewSet(ScopedViewSet):
+    """Street addresses of sites. Readable with their sites; changed by their creator or the sites' owners."""
+
     scope = staticmethod(scoping.addresses)
     parents = {"site_pk": (scoping.sites, "sites")}
     serializer_class = serializers.AddressSerializer
@@ -53,6 +56,8 @@ class SiteFilter(django_filters.FilterSet):
 
 
 class SiteViewSet(ScopedViewSet):
+    """Sites (buildings, campuses) operated by an organization."""
+
     scope = staticmethod(scoping.sites)
     parents = {"organization_pk": (scoping.organizations, "operator_id"), "room_pk": (scoping.rooms, "rooms")}
     serializer_class = serializers.SiteSerializer
@@ -79,6 +84,8 @@ class RoomFilter(django_filters.FilterSet):
 
 
 class RoomViewSet(ScopedViewSet):
+    """Rooms of a site."""
+
     scope = staticmethod(scoping.rooms)
     parents = {"site_pk": (scoping.sites, "site_id"), "installation_pk": (scoping.installations, "installations")}
     serializer_class = serializers.RoomSerializer
@@ -117,7 +124,10 @@ class NodeFilter(django_filters.FilterSet):
         fields = ("organization", "protocol", "model")
 
 
+@extend_schema_view(retrieve=extend_schema(parameters=[INCLUDE_TIMESERIES, *WINDOW_PARAMETERS]))
 class NodeViewSet(IncludeTimeseries, ScopedViewSet):
+    """Sensor nodes of an organization (members only). Ids are client-supplied UUIDs."""
+
     scope = staticmethod(scoping.nodes)
     parents = {
         "organization_pk": (scoping.organizations, "owner_id"),
@@ -169,7 +179,10 @@ class InstallationFilter(django_filters.FilterSet):
         fields = ("room", "node", "site", "organization", "is_public")
 
 
+@extend_schema_view(retrieve=extend_schema(parameters=[INCLUDE_TIMESERIES, *WINDOW_PARAMETERS]))
 class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
+    """A node placed in a room for a time span; public installations are readable by everybody."""
+
     scope = staticmethod(scoping.installations)
     parents = {"room_pk": (scoping.rooms, "room_id"), "node_pk": (scoping.nodes, "node_id")}
     serializer_class = serializers.InstallationSerializer
@@ -219,7 +232,7 @@ class FidelityFilter(django_filters.FilterSet):
     retrieve=extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 )
 class FidelityViewSet(ScopedViewSet):
-    """A node's fidelity has the node's id."""
+    """Whether nodes still report (members only); a fidelity has its node's id."""
 
     scope = staticmethod(scoping.fidelity)
     member_only = True

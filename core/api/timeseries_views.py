@@ -8,13 +8,14 @@ series' figures; details add the samples.
 from django.db.models import DateTimeField, OuterRef, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 from rest_framework_json_api import serializers
 
 from core import scoping, timeseries
 from core.api.base import ScopedViewSet
-from core.api.params import QueryParameterValidation, parameter_error
+from core.api.params import WINDOW_PARAMETERS, QueryParameterValidation, parameter_error
 from core.api.samples import count_samples, sample_document
 from core.api.views import InventoryPagination
 from core.models import Sample
@@ -65,7 +66,12 @@ class InstallationTimeseriesSerializer(_SeriesSerializer):
         resource_name = "Installation-Timeseries"
 
 
+@extend_schema_view(
+    list=extend_schema(parameters=WINDOW_PARAMETERS), retrieve=extend_schema(parameters=WINDOW_PARAMETERS)
+)
 class _TimeseriesViewSet(ScopedViewSet):
+    """Series figures in lists, samples in details."""
+
     pagination_class = InventoryPagination
     filter_backends = [QueryParameterValidation]
     http_method_names = ["get", "head", "options"]
@@ -100,6 +106,8 @@ class _TimeseriesViewSet(ScopedViewSet):
 
 
 class NodeTimeseriesViewSet(_TimeseriesViewSet):
+    """A node's samples in a window (members only)."""
+
     scope = staticmethod(scoping.nodes)
     member_only = True
     serializer_class = NodeTimeseriesSerializer
@@ -129,6 +137,8 @@ class NodeTimeseriesViewSet(_TimeseriesViewSet):
 
 
 class InstallationTimeseriesViewSet(_TimeseriesViewSet):
+    """An installation's samples in a window, clipped to the installation's span."""
+
     scope = staticmethod(scoping.installations)
     serializer_class = InstallationTimeseriesSerializer
 

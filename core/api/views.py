@@ -2,6 +2,7 @@
 
 import django_filters
 from django.db.models import Prefetch, Q
+from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
 from rest_framework_json_api import views
@@ -39,23 +40,30 @@ class CatalogViewSet(views.ModelViewSet):
     """Shared by every organization: everybody reads, staff write."""
 
     permission_classes = [StaffWritesOnly]
+    schema = JsonApiAutoSchema()
     pagination_class = InventoryPagination
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
 
 class QuantityViewSet(CatalogViewSet):
+    """Measured quantities (catalog: everybody reads, staff write)."""
+
     queryset = Quantity.objects.all()
     serializer_class = serializers.QuantitySerializer
     ordering_fields = ("quantity",)
 
 
 class ProtocolViewSet(CatalogViewSet):
+    """Node uplink protocols (catalog: everybody reads, staff write)."""
+
     queryset = Protocol.objects.all()
     serializer_class = serializers.ProtocolSerializer
     ordering_fields = ("identifier",)
 
 
 class NodeModelViewSet(CatalogViewSet):
+    """Kinds of sensor nodes (catalog: everybody reads, staff write)."""
+
     queryset = NodeModel.objects.prefetch_related(Prefetch("quantities", Quantity.objects.only("pk")))
     serializer_class = serializers.NodeModelSerializer
     ordering_fields = ("name", "manufacturer")
@@ -65,6 +73,8 @@ class NodeModelViewSet(CatalogViewSet):
 
 
 class OrganizationViewSet(ScopedViewSet):
+    """Organizations: their members see them, owners change them; whoever creates one owns it."""
+
     scope = staticmethod(scoping.organizations)
     parents = {
         "user_pk": (scoping.users, "memberships__user"),
@@ -105,6 +115,8 @@ class MembershipFilter(django_filters.FilterSet):
 
 
 class MembershipViewSet(ScopedViewSet):
+    """Who belongs to an organization, as owner (O) or inspector (I)."""
+
     scope = staticmethod(scoping.memberships)
     parents = {
         "organization_pk": (scoping.organizations, "organization_id"),
@@ -152,6 +164,8 @@ class UserFilter(django_filters.FilterSet):
 
 
 class UserViewSet(ScopedViewSet):
+    """The caller and the people who share an organization with them."""
+
     scope = staticmethod(scoping.users)
     parents = {
         "organization_pk": (scoping.organizations, "memberships__organization_id"),

@@ -1,0 +1,132 @@
+"""A small two-tenant world for API tests, and a client that speaks JSON:API.
+
+Organization A ("Alpha") has a private site and a public one: the public
+installation makes its room, its site (with address) and A itself readable
+by everybody, while its node stays private. A's private site, the other room
+of the public site, the private installation and all nodes stay members-only.
+Organization B ("Beta") is private throughout.
+
+The cast: ``owner`` and ``inspector`` of A, ``member`` (a second inspector of
+A, whom rows about other people act on), ``outsider`` (owner of B only),
+``staff`` (superuser, member of nothing) and ``newcomer`` (registered, member
+of nothing: the person owners invite).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rest_framework.test import APIClient
+
+from core.models import Installation, NodeFidelity
+from core.tests.factories import (
+    make_address,
+    make_installation,
+    make_node,
+    make_node_model,
+    make_organization,
+    make_protocol,
+    make_room,
+    make_site,
+    make_user,
+)
+from core.models import NodeModel, Protocol, Quantity
+from user_manager.models import Membership
+
+OWNER, INSPECTOR = Membership.Role.OWNER, Membership.Role.INSPECTOR
+
+
+@dataclass
+class World:
+    objects: dict
+
+    def __getitem__(self, name):
+        return self.objects[name]
+
+    def __getattr__(self, name):
+        try:
+            return self.objects[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def unpublish(self) -> None:
+        """Make everything of A private again (the public installation too)."""
+        Installation.objects.filter(is_public=True).update(is_public=False)
+
+
+def _person(username: str, first: str, last: str, **kwargs):
+    # No password: tests log in with force_authenticate, and hashing one
+    # per user would dominate the runtime.
+    return make_user(username, first_name=first, last_name=last, password=None, **kwargs)
+
+
+def build_world() -> World:
+    o = {}
+    o["org_a"] = make_organization(name="Alpha")
+    o["org_b"] = make_organization(name="Beta")
+
+    o["owner"] = _person("olga", "Olga", "Oberhaus", organization=o["org_a"], role=OWNER)
+    o["inspector"] = _person("ines", "Ines", "Imhof", organization=o["org_a"], role=INSPECTOR)
+    o["member"] = _person("ida", "Ida", "Irgendwer", organization=o["org_a"], role=INSPECTOR)
+    o["outsider"] = _person("otto", "Otto", "Outsiderson", organization=o["org_b"], role=OWNER)
+    o["staff"] = _person("stella", "Stella", "Stab", is_staff=True, is_superuser=True)
+    o["newcomer"] = _person("nora", "Nora", "Neuling")
+    memberships = Membership.objects.filter(organization=o["org_a"])
+    o["owner_membership"] = memberships.get(user=o["owner"])
+    o["inspector_membership"] = memberships.get(user=o["inspector"])
+    o["member_membership"] = memberships.get(user=o["member"])
+
+    o["quantity"] = Quantity.objects.create(quantity="CO2", base_unit="ppm")
+    o["protocol"] = make_protocol()
+    o["model"] = make_node_model()
+    o["model"].quantities.add(o["quantity"])
+    # Unused catalog entries: nodes PROTECT the ones in use.
+    o["spare_quantity"] = Quantity.objects.create(quantity="Radon", base_unit="Bq/m3")
+    o["spare_protocol"] = Protocol.objects.create(identifier="SPARE")
+    o["spare_model"] = NodeModel.objects.create(name="Spare", manufacturer="Nobody", sensor_type="NDIR")
+
+    o["addr_private"] = make_address(street1="Hinterhof 1")
+    o["addr_public"] = make_address(street1="Marktplatz 1")
+    o["addr_b"] = make_address(street1="Bahnhofstraße 1")
+    o["site_private"] = make_site(operator=o["org_a"], name="Alpha Lager", address=o["addr_private"])
+    o["site_public"] = make_site(operator=o["org_a"], name="Alpha Schule", address=o["addr_public"])
+    o["site_b"] = make_site(operator=o["org_b"], name="Beta Bar", address=o["addr_b"])
+    o["room_private"] = make_room(o["site_private"], name="Keller")
+    o["room_public"] = make_room(o["site_public"], name="Aula")
+    o["room_sibling"] = make_room(o["site_public"], name="Lehrerzimmer")
+    o["room_b"] = make_room(o["site_b"], name="Tresen")
+    o["room_b2"] = make_room(o["site_b"], name="Küche")
+
+    node = lambda owner, eui, alias: make_node(  # noqa: E731
+        owner=owner, eui64=eui, alias=alias, protocol=o["protocol"], model=o["model"]
+    )
+    o["node_private"] = node(o["org_a"], "a000000000000001", "alpha-keller")
+    o["node_public"] = node(o["org_a"], "a000000000000002", "alpha-aula")
+    o["node_b"] = node(o["org_b"], "b000000000000001", "beta-tresen")
+    o["node_b2"] = node(o["org_b"], "b000000000000002", "beta-kueche")
+    o["inst_private"] = make_installation(o["node_private"], o["room_private"])
+    o["inst_public"] = make_installation(o["node_public"], o["room_public"], is_public=True)
+    o["inst_b"] = make_installation(o["node_b"], o["room_b"])
+    for name in ("node_private", "node_public", "node_b"):
+        o[name.replace("node", "fidelity")] = NodeFidelity.objects.create(
+            node=o[name], last_contact=datetime(2024, 6, 1, tzinfo=UTC)
+        )
+    return World(o)
+
+
+def api_client(user=None) -> APIClient:
+    """A client logged in as ``user`` (``None``: anonymous)."""
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def ids_of(document: dict, type_: str | None = None) -> set[str]:
+    """The ids in a document's primary data (or in ``included``, via ``type_``)."""
+    data = document["data"]
+    items = data if isinstance(data, list) else [data]
+    return {item["id"] for item in items if item and (type_ is None or item["type"] == type_)}
+
+
+def included(document: dict, type_: str) -> set[str]:
+    return {item["id"] for item in document.get("included", []) if item["type"] == type_}
