@@ -31,6 +31,10 @@ from core.timestamps import END_OF_TIME, to_unix
 from user_manager.models import Membership, Organization, User
 
 
+# PositiveIntegerField's bounds depend on the database; the schema must not.
+_INT32 = {"min_value": 0, "max_value": 2**31 - 1}
+
+
 class ModelSerializer(serializers.ModelSerializer):
     """Refuses attributes and relationships the resource does not have, so a
     misspelt name is an error instead of a silently ignored change."""
@@ -73,6 +77,7 @@ class ProtocolSerializer(ModelSerializer):
     class Meta:
         model = Protocol
         fields = ("identifier", "num_uplink_msgs", "num_downlink_msgs")
+        extra_kwargs = {"num_uplink_msgs": _INT32, "num_downlink_msgs": _INT32}
 
 
 class NodeModelSerializer(ModelSerializer):
@@ -105,7 +110,7 @@ class OrganizationSerializer(ModelSerializer):
     class Meta:
         model = Organization
         fields = ("name", "description", "notify_fidelity", "alive_period_s", "users", "memberships", "sites", "nodes")
-        extra_kwargs = {"alive_period_s": {"min_value": 60}}
+        extra_kwargs = {"alive_period_s": {**_INT32, "min_value": 60}}
 
 
 class UserSerializer(ModelSerializer):
@@ -180,6 +185,7 @@ class RoomSerializer(ModelSerializer):
     class Meta:
         model = Room
         fields = ("name", "description", "size_sqm", "height_m", "max_occupancy", "site", "installations")
+        extra_kwargs = {"max_occupancy": _INT32}
 
 
 # --- Nodes and where they are ---------------------------------------------------------

@@ -1,84 +1,517 @@
+"""Malformed and refused requests: always a JSON:API error document, never a 500,
+and a refused write leaves the database as it was."""
+
+import copy
 import json
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 from rest_framework.test import APIClient
-from core.tests.factories import *
 
-def show(r):
-    print(r.status_code, r.get("Content-Type"), r.content[:600])
+from core.models import Address, Installation, Node, Room, Site
+from core.tests.factories import make_installation, make_node, make_room, make_site, make_user
+from user_manager.models import Membership, Organization, User
 
-def test_probe(owner, installation, organization, other_organization):
-    c = APIClient(raise_request_exception=False); c.force_authenticate(owner)
-    N=str(installation.node.pk); R=str(installation.room.pk)
-    def inst(attrs, rels=None):
-        return {"data": {"type": "Installation", "attributes": attrs, "relationships": rels or {"node": {"data": {"type": "Node", "id": N}}, "room": {"data": {"type": "Room", "id": R}}}}}
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000, "to_timestamp_s": 10**30})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": True})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": -5})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": "abc"})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1.5})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000, "to_timestamp_s": 1000})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1704067200+100})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000}, {"node": {"data": {"type": "Node", "id": "nope"}}, "room": {"data": {"type": "Room", "id": "x"}}})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000}, {"node": {"data": {"type": "Room", "id": R}}, "room": {"data": {"type": "Room", "id": R}}})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000}, {"node": {"data": None}, "room": {"data": {"type": "Room", "id": R}}})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000}, {"node": {"data": {"id": N}}, "room": {"data": {"type": "Room", "id": R}}})))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000}, ["node"])))
-    show(c.post("/api/v1/installations/", inst({"from_timestamp_s": 1000, "is_public": "maybe"})))
-    show(c.post("/api/v1/rooms/", {"data": {"type": "Room", "attributes": {"name": "r", "max_occupancy": True, "size_sqm": "1e99"}, "relationships": {"site": {"data": {"type": "Site", "id": str(installation.room.site_id)}}}}}))
-    show(c.post("/api/v1/rooms/", {"data": {"type": "Room", "attributes": {"name": "r", "max_occupancy": 10**20}, "relationships": {"site": {"data": {"type": "Site", "id": str(installation.room.site_id)}}}}}))
-    show(c.post("/api/v1/rooms/", {"data": {"type": "Room", "attributes": {"name": "r", "size_sqm": -3}, "relationships": {"site": {"data": {"type": "Site", "id": str(installation.room.site_id)}}}}}))
-    show(c.post("/api/v1/rooms/", {"data": {"type": "Room", "attributes": {"name": ["r"]}, "relationships": {"site": {"data": {"type": "Site", "id": str(installation.room.site_id)}}}}}))
-    show(c.post("/api/v1/rooms/", {"data": {"type": "Room", "attributes": {"name": installation.room.name}, "relationships": {"site": {"data": {"type": "Site", "id": str(installation.room.site_id)}}}}}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": {"name": installation.room.site.name}, "relationships": {"operator": {"data": {"type": "Organization", "id": str(organization.pk)}}}}}))
-    nd = lambda e, **k: {"data": {"type": "Node", **k, "attributes": {"eui64": e}, "relationships": {"owner": {"data": {"type": "Organization", "id": str(organization.pk)}}, "protocol": {"data": {"type": "Protocol", "id": str(installation.node.protocol_id)}}, "model": {"data": {"type": "Model", "id": str(installation.node.model_id)}}}}}
-    show(c.post("/api/v1/nodes/", nd(installation.node.eui64)))
-    show(c.post("/api/v1/nodes/", nd(installation.node.eui64.upper())))
-    show(c.post("/api/v1/nodes/", nd("zz")))
-    show(c.post("/api/v1/nodes/", nd("00112233445566778899")))
-    show(c.post("/api/v1/nodes/", nd("0011223344556677", id="notauuid")))
-    show(c.post("/api/v1/nodes/", nd("0011223344556678", id=N)))
-    show(c.post("/api/v1/nodes/", nd(None)))
-    show(c.post("/api/v1/nodes/", nd(12)))
-    show(c.post("/api/v1/organizations/", {"data": {"type": "Organization", "attributes": {"name": "Bar Lupe"}}}))
-    show(c.post("/api/v1/organizations/", {"data": {"type": "Organization", "attributes": {"name": "x"*60}}}))
-    show(c.post("/api/v1/organizations/", {"data": {"type": "Organization", "attributes": {"name": "Neu", "alive_period_s": 5}}}))
-    show(c.post("/api/v1/memberships/", {"data": {"type": "Membership", "attributes": {"role": "X"}, "relationships": {"user": {"data": {"type": "User", "id": str(owner.pk)}}, "organization": {"data": {"type": "Organization", "id": str(organization.pk)}}}}}))
-    show(c.post("/api/v1/memberships/", {"data": {"type": "Membership", "attributes": {"role": "I"}, "relationships": {"user": {"data": {"type": "User", "id": str(owner.pk)}}, "organization": {"data": {"type": "Organization", "id": str(organization.pk)}}}}}))
-    show(c.patch(f"/api/v1/installations/{installation.pk}/", {"data": {"type": "Installation", "id": str(installation.pk), "attributes": {"to_timestamp_s": 1000}}}))
-    show(c.patch(f"/api/v1/installations/{installation.pk}/", {"data": {"type": "Installation", "attributes": {"description": "d"}}}))
-    show(c.patch(f"/api/v1/installations/{installation.pk}/", {"data": {"type": "Installation", "id": str(installation.pk)}}))
-    show(c.get("/api/v1/installations/99999999999999999999999/"))
-    show(c.get("/api/v1/installations/-1/"))
-    show(c.get("/api/v1/installations/?filter[node]=abc"))
-    show(c.get("/api/v1/installations/?filter[room]=abc"))
-    show(c.get("/api/v1/installations/?filter[organization]=abc"))
-    show(c.get("/api/v1/nodes/?filter[organization]=abc"))
-    show(c.get("/api/v1/nodes/?page[size]=abc"))
-    show(c.get("/api/v1/nodes/?page[number]=99"))
-    show(c.get("/api/v1/nodes/?page[number]=abc"))
-    show(c.get("/api/v1/sites/?fields[Site]=bogus"))
-    show(c.get("/api/v1/sites/?filter[bogus]=1"))
-    show(c.get(f"/api/v1/sites/abc/rooms/"))
-    show(c.get(f"/api/v1/nodes/abc/installations/"))
-    show(c.get(f"/api/v1/installations/abc/node/"))
-    show(c.delete(f"/api/v1/nodes/abc/"))
-    show(c.patch(f"/api/v1/nodes/abc/", {"data": {"type": "Node", "id": "abc", "attributes": {}}}))
-    show(c.post("/api/v1/sites/", "{bad", content_type="application/vnd.api+json"))
-    show(c.post("/api/v1/sites/", "name=x", content_type="application/x-www-form-urlencoded"))
-    show(c.post("/api/v1/sites/", "hello", content_type="text/plain"))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Room", "attributes": {"name": "x"}}}))
-    show(c.post("/api/v1/sites/", {"foo": 1}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": {"name": "x", "bogus": 1}, "relationships": {"operator": {"data": {"type": "Organization", "id": str(organization.pk)}}}}}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": {"description": "x"}, "relationships": {"operator": {"data": {"type": "Organization", "id": str(organization.pk)}}}}}))
-    show(c.get("/api/v1/sites/?bogus=1"))
-    show(c.get("/api/v1/sites/?include=bogus"))
-    show(c.get("/api/v1/sites/?sort=bogus"))
-    show(c.get("/api/v1/sites/abc/"))
-    show(c.get("/api/v1/nodes/abc/"))
-    show(c.get("/api/v1/nodes/123/"))
-    show(c.patch(f"/api/v1/sites/{installation.room.site.pk}/", {"data": {"type": "Site", "id": "999", "attributes": {"name": "y"}}}))
-    show(c.post("/api/v1/sites/", {"data": [1, 2]}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": "str"}}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": {"name": "z"}, "relationships": {"operator": "x"}}}))
-    show(c.post("/api/v1/sites/", {"data": {"type": "Site", "attributes": {"name": "z"}, "relationships": {"operator": {"data": [1]}}}}))
-    show(c.post("/api/v1/installations/", {"data": {"type": "Installation", "attributes": {"from_timestamp_s": 10**30}, "relationships": {"node": {"data": {"type": "Node", "id": str(installation.node.pk)}}, "room": {"data": {"type": "Room", "id": str(installation.room.pk)}}}}}))
+RESOURCES = ["sites", "rooms", "installations", "nodes", "memberships", "organizations"]
+TYPES = {
+    "sites": "Site", "rooms": "Room", "installations": "Installation",
+    "nodes": "Node", "memberships": "Membership", "organizations": "Organization",
+}
+# 2023-11-14, before the fixture installation (2024-01-01) and on a node of its own.
+SPARE_INSTALLATION_START_S = 1_700_000_000
+
+
+@pytest.fixture
+def inv(owner, organization, installation):
+    """The owner's inventory, plus a spare node and a person to invite."""
+    return SimpleNamespace(
+        organization=organization,
+        site=installation.room.site,
+        room=installation.room,
+        node=installation.node,
+        installation=installation,
+        membership=owner.memberships.get(),
+        spare_node=make_node(owner=organization, alias="spare"),
+        newcomer=make_user("nora"),
+    )
+
+
+@pytest.fixture
+def api(owner):
+    # 500s come back as responses, so a test can say "never a 500" instead of crashing.
+    client = APIClient(raise_request_exception=False)
+    client.force_authenticate(owner)
+    return client
+
+
+def _rel(type_, pk):
+    return {"data": {"type": type_, "id": str(pk)}}
+
+
+def _document(type_, attributes, **relationships):
+    data = {"type": type_, "attributes": attributes}
+    if relationships:
+        data["relationships"] = relationships
+    return {"data": data}
+
+
+def valid_document(resource, inv):
+    """A document the endpoint accepts (see test_well_formed_document_is_created)."""
+    match resource:
+        case "sites":
+            return _document("Site", {"name": "Neubau"}, operator=_rel("Organization", inv.organization.pk))
+        case "rooms":
+            return _document("Room", {"name": "Aula"}, site=_rel("Site", inv.site.pk))
+        case "installations":
+            return _document(
+                "Installation", {"from_timestamp_s": SPARE_INSTALLATION_START_S},
+                node=_rel("Node", inv.spare_node.pk), room=_rel("Room", inv.room.pk),
+            )
+        case "nodes":
+            return _document(
+                "Node", {"eui64": "70b3d57ed0000001", "alias": "Flur"},
+                protocol=_rel("Protocol", inv.node.protocol_id), model=_rel("Model", inv.node.model_id),
+                owner=_rel("Organization", inv.organization.pk),
+            )
+        case "memberships":
+            return _document(
+                "Membership", {"role": "I"},
+                user=_rel("User", inv.newcomer.pk), organization=_rel("Organization", inv.organization.pk),
+            )
+        case "organizations":
+            return _document("Organization", {"name": "Neue Schule"})
+    raise ValueError(resource)
+
+
+def existing_id(resource, inv) -> str:
+    return str({
+        "sites": inv.site.pk, "rooms": inv.room.pk, "installations": inv.installation.pk,
+        "nodes": inv.node.pk, "memberships": inv.membership.pk, "organizations": inv.organization.pk,
+    }[resource])
+
+
+def _db_state():
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (Organization, Membership, User, Address, Site, Room, Node, Installation)
+    }
+
+
+@contextmanager
+def nothing_changes():
+    before = _db_state()
+    yield
+    assert _db_state() == before, "a refused write changed the database"
+
+
+def assert_error_document(response, status, pointer=None):
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"].startswith("application/vnd.api+json")
+    errors = response.json()["errors"]
+    assert errors
+    assert all(error["status"] == str(status) for error in errors)
+    if pointer is not None:
+        pointers = {error.get("source", {}).get("pointer") for error in errors}
+        assert pointer in pointers, pointers
+
+
+# --- Controls: the base documents are fine, so each refusal below is about its one defect.
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_well_formed_document_is_created(api, inv, resource):
+    response = api.post(f"/api/v1/{resource}/", valid_document(resource, inv))
+    assert response.status_code == 201, response.content[:500]
+    assert response.json()["data"]["type"] == TYPES[resource]
+
+
+# --- The document itself ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_malformed_json_is_a_400(api, inv, resource):
+    with nothing_changes():
+        response = api.post(
+            f"/api/v1/{resource}/", '{"data": {"type": "' + TYPES[resource] + '",',
+            content_type="application/vnd.api+json",
+        )
+    assert_error_document(response, 400)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_body_that_is_not_json_api_is_a_415(api, inv, resource, content_type):
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", "name=Neubau&role=O", content_type=content_type)
+    assert_error_document(response, 415)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_type_of_another_resource_is_a_409(api, inv, resource):
+    document = valid_document(resource, inv)
+    document["data"]["type"] = "Sample"
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", document)
+    assert_error_document(response, 409)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_document_without_data_is_a_400(api, inv, resource):
+    body = valid_document(resource, inv)["data"]  # The resource object, not wrapped in "data".
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", body)
+    assert_error_document(response, 400)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_unknown_attribute_is_a_400_pointing_at_it(api, inv, resource):
+    document = valid_document(resource, inv)
+    document["data"]["attributes"]["colour"] = "green"
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", document)
+    assert_error_document(response, 400, pointer="/data/attributes/colour")
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_misspelt_attribute_on_patch_is_a_400_and_changes_nothing(api, inv, resource):
+    pk = existing_id(resource, inv)
+    document = {"data": {"type": TYPES[resource], "id": pk, "attributes": {"descripton": "typo"}}}
+    with nothing_changes():
+        response = api.patch(f"/api/v1/{resource}/{pk}/", document)
+    assert_error_document(response, 400, pointer="/data/attributes/descripton")
+
+
+@pytest.mark.parametrize(
+    ("resource", "attribute"),
+    [
+        ("sites", "name"),
+        ("rooms", "name"),
+        ("installations", "from_timestamp_s"),
+        ("nodes", "eui64"),
+        ("organizations", "name"),
+    ],
+)
+def test_missing_required_attribute_is_a_400_pointing_at_it(api, inv, resource, attribute):
+    document = valid_document(resource, inv)
+    del document["data"]["attributes"][attribute]
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", document)
+    assert_error_document(response, 400, pointer=f"/data/attributes/{attribute}")
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_patch_whose_id_differs_from_the_url_is_a_409(api, inv, resource):
+    pk = existing_id(resource, inv)
+    other_id = "00000000-0000-0000-0000-000000000001" if resource == "nodes" else "999999"
+    document = {"data": {"type": TYPES[resource], "id": other_id, "attributes": {}}}
+    with nothing_changes():
+        response = api.patch(f"/api/v1/{resource}/{pk}/", document)
+    assert_error_document(response, 409)
+
+
+# --- Query parameters -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["colour=green", "filter[colour]=green", "include=colour", "sort=colour", "sort=-colour"],
+)
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_unknown_query_parameter_is_a_400(api, inv, resource, query):
+    response = api.get(f"/api/v1/{resource}/?{query}")
+    assert_error_document(response, 400)
+
+
+# --- Ids in the URL ---------------------------------------------------------------------
+
+MALFORMED_IDS = ["abc", "12abc", "-1", "1.5", "99999999999999999999999", "00000000-0000-0000-0000-000000000000"]
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_malformed_or_unknown_id_in_url_is_a_404(api, inv, resource, bad_id):
+    url = f"/api/v1/{resource}/{bad_id}/"
+    document = {"data": {"type": TYPES[resource], "id": bad_id, "attributes": {}}}
+    with nothing_changes():
+        responses = [api.get(url), api.patch(url, document), api.delete(url)]
+    for response in responses:
+        assert_error_document(response, 404)
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["sites/{}/rooms", "rooms/{}/installations", "nodes/{}/installations", "organizations/{}/sites",
+     "installations/{}/node", "memberships/{}/user", "users/{}/memberships"],
+)
+@pytest.mark.parametrize("bad_id", ["abc", "99999999999999999999999"])
+def test_malformed_id_in_related_route_is_a_404(api, inv, route, bad_id):
+    assert_error_document(api.get("/api/v1/" + route.format(bad_id) + "/"), 404)
+
+
+# --- Business rules -------------------------------------------------------------------
+
+
+def _installation(inv, start_s, end_s=None, node=None, room=None):
+    attributes = {"from_timestamp_s": start_s}
+    if end_s is not None:
+        attributes["to_timestamp_s"] = end_s
+    return _document(
+        "Installation", attributes,
+        node=_rel("Node", (node or inv.node).pk), room=_rel("Room", (room or inv.room).pk),
+    )
+
+
+def test_installation_overlapping_another_of_the_same_node_is_a_400_at_its_start(api, inv):
+    # The fixture installation runs from 2024-01-01 on; this one from 2023-12 into 2024.
+    start = int(datetime(2023, 12, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp())
+    with nothing_changes():
+        response = api.post("/api/v1/installations/", _installation(inv, start, end, room=make_room(site=inv.site)))
+    assert_error_document(response, 400, pointer="/data/attributes/from_timestamp_s")
+
+
+def test_moving_an_installation_onto_another_of_its_node_is_a_400(api, inv):
+    earlier = make_installation(
+        inv.node, inv.room, from_time=datetime(2023, 1, 1, tzinfo=UTC), to_time=datetime(2023, 6, 1, tzinfo=UTC)
+    )
+    document = {"data": {"type": "Installation", "id": str(earlier.pk),
+                         "attributes": {"to_timestamp_s": int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())}}}
+    with nothing_changes():
+        response = api.patch(f"/api/v1/installations/{earlier.pk}/", document)
+    assert_error_document(response, 400)
+
+
+def test_installation_of_a_node_in_another_organizations_room_is_a_400(api, owner, inv, other_organization):
+    # The owner owns both organizations, so this is the rule speaking, not the scope.
+    Membership.objects.create(user=owner, organization=other_organization, role=Membership.Role.OWNER)
+    foreign_room = make_room(operator=other_organization)
+    with nothing_changes():
+        response = api.post(
+            "/api/v1/installations/", _installation(inv, SPARE_INSTALLATION_START_S, node=inv.spare_node, room=foreign_room)
+        )
+    assert_error_document(response, 400)
+    pointers = {error.get("source", {}).get("pointer", "") for error in response.json()["errors"]}
+    assert any(pointer.endswith("/room") for pointer in pointers), pointers
+
+
+@pytest.mark.parametrize("length_s", [0, -3600])
+def test_installation_ending_before_it_starts_is_a_400(api, inv, length_s):
+    start = SPARE_INSTALLATION_START_S
+    with nothing_changes():
+        response = api.post(
+            "/api/v1/installations/", _installation(inv, start, start + length_s, node=inv.spare_node)
+        )
+    assert_error_document(response, 400, pointer="/data/attributes/to_timestamp_s")
+
+
+def test_duplicate_site_name_within_an_organization_is_a_400(api, inv):
+    document = valid_document("sites", inv)
+    document["data"]["attributes"]["name"] = inv.site.name
+    with nothing_changes():
+        response = api.post("/api/v1/sites/", document)
+    assert_error_document(response, 400)
+
+
+def test_renaming_a_site_to_a_sibling_name_is_a_400(api, inv):
+    sibling = make_site(operator=inv.organization, name="Altbau")
+    document = {"data": {"type": "Site", "id": str(inv.site.pk), "attributes": {"name": sibling.name}}}
+    with nothing_changes():
+        response = api.patch(f"/api/v1/sites/{inv.site.pk}/", document)
+    assert_error_document(response, 400)
+
+
+def test_site_name_taken_in_another_organization_is_free(api, owner, inv, other_organization):
+    Membership.objects.create(user=owner, organization=other_organization, role=Membership.Role.OWNER)
+    document = valid_document("sites", inv)
+    document["data"]["attributes"]["name"] = inv.site.name
+    document["data"]["relationships"]["operator"] = _rel("Organization", other_organization.pk)
+    assert api.post("/api/v1/sites/", document).status_code == 201
+
+
+def test_duplicate_room_name_within_a_site_is_a_400(api, inv):
+    document = valid_document("rooms", inv)
+    document["data"]["attributes"]["name"] = inv.room.name
+    with nothing_changes():
+        response = api.post("/api/v1/rooms/", document)
+    assert_error_document(response, 400)
+
+
+@pytest.mark.parametrize("spelling", [str.lower, str.upper])
+def test_duplicate_node_eui64_is_a_400(api, inv, spelling):
+    make_node(owner=inv.organization, eui64="70b3d57ed00000ab")
+    document = valid_document("nodes", inv)
+    document["data"]["attributes"]["eui64"] = spelling("70b3d57ed00000ab")
+    with nothing_changes():
+        response = api.post("/api/v1/nodes/", document)
+    assert_error_document(response, 400, pointer="/data/attributes/eui64")
+
+
+def test_node_with_the_id_of_another_node_is_a_400(api, inv):
+    document = valid_document("nodes", inv)
+    document["data"]["id"] = str(inv.node.pk)
+    with nothing_changes():
+        response = api.post("/api/v1/nodes/", document)
+    assert_error_document(response, 400)
+
+
+@pytest.mark.parametrize(
+    "eui64", ["", "zz", "70b3d57ed000001", "70b3d57ed00000011", "70b3d57ed000000g", "70 b3 d5 7e d0 00 00 01"]
+)
+def test_node_with_malformed_eui64_is_a_400(api, inv, eui64):
+    document = valid_document("nodes", inv)
+    document["data"]["attributes"]["eui64"] = eui64
+    with nothing_changes():
+        response = api.post("/api/v1/nodes/", document)
+    assert_error_document(response, 400, pointer="/data/attributes/eui64")
+
+
+def test_node_with_malformed_id_is_a_400(api, inv):
+    document = valid_document("nodes", inv)
+    document["data"]["id"] = "node-1"
+    with nothing_changes():
+        response = api.post("/api/v1/nodes/", document)
+    assert_error_document(response, 400)
+
+
+def test_second_membership_of_the_same_person_is_a_400(api, inv, owner):
+    document = valid_document("memberships", inv)
+    document["data"]["relationships"]["user"] = _rel("User", owner.pk)
+    with nothing_changes():
+        response = api.post("/api/v1/memberships/", document)
+    assert_error_document(response, 400)
+
+
+def test_duplicate_organization_name_is_a_400(api, inv):
+    document = valid_document("organizations", inv)
+    document["data"]["attributes"]["name"] = inv.organization.name
+    with nothing_changes():
+        response = api.post("/api/v1/organizations/", document)
+    assert_error_document(response, 400, pointer="/data/attributes/name")
+
+
+# --- Fuzz: bodies of the wrong shape ----------------------------------------------------
+
+
+def _set(path, value):
+    """A mutation that puts ``value`` at ``path`` (keys into the document)."""
+    def mutate(document):
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return document
+    return mutate
+
+
+def _first_relationship(mutate_relationship):
+    def mutate(document):
+        relationships = document["data"]["relationships"]
+        name = next(iter(relationships))
+        relationships[name] = mutate_relationship(relationships[name])
+        return document
+    return mutate
+
+
+SHAPE_MUTATIONS = {
+    "document is a list": lambda d: [d["data"]],
+    "document is a number": lambda d: 42,
+    "data is a list": lambda d: {"data": [d["data"]]},
+    "data is a string": lambda d: {"data": d["data"]["type"]},
+    "data is null": lambda d: {"data": None},
+    "attributes is a string": _set(("data", "attributes"), "name"),
+    "attributes is a list": _set(("data", "attributes"), [["name", "x"]]),
+    "attributes is null": _set(("data", "attributes"), None),
+    "relationships is a string": _set(("data", "relationships"), "operator"),
+    "relationships is a list": _set(("data", "relationships"), [{"type": "Organization", "id": "1"}]),
+}
+RELATIONSHIP_MUTATIONS = {
+    "a relationship is a string": _first_relationship(lambda rel: rel["data"]["id"]),
+    "a relationship is a list": _first_relationship(lambda rel: [rel["data"]]),
+    "a relationship without data": _first_relationship(lambda rel: rel["data"]),
+    "a relationship's data is a list": _first_relationship(lambda rel: {"data": [rel["data"]]}),
+    "a relationship's data is a string": _first_relationship(lambda rel: {"data": rel["data"]["id"]}),
+    "a relationship without id": _first_relationship(lambda rel: {"data": {"type": rel["data"]["type"]}}),
+    "a relationship's id is an object": _first_relationship(
+        lambda rel: {"data": {"type": rel["data"]["type"], "id": {"id": rel["data"]["id"]}}}
+    ),
+    "a relationship of the wrong type": _first_relationship(lambda rel: {"data": {"type": "Sample", "id": "1"}}),
+    "a relationship to nothing": _first_relationship(
+        lambda rel: {"data": {"type": rel["data"]["type"], "id": "424242"}}
+    ),
+}
+_SHAPE_CASES = [(r, m) for r in RESOURCES for m in SHAPE_MUTATIONS] + [
+    (r, m) for r in RESOURCES if r != "organizations" for m in RELATIONSHIP_MUTATIONS
+]
+
+
+@pytest.mark.parametrize(("resource", "mutation"), _SHAPE_CASES)
+def test_body_of_the_wrong_shape_is_refused_without_a_500(api, inv, resource, mutation):
+    mutate = {**SHAPE_MUTATIONS, **RELATIONSHIP_MUTATIONS}[mutation]
+    body = mutate(copy.deepcopy(valid_document(resource, inv)))
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", json.dumps(body), content_type="application/vnd.api+json")
+    assert response.status_code in (400, 409), response.content[:500]
+    assert_error_document(response, response.status_code)
+
+
+BAD_VALUES = [
+    ("installations", "from_timestamp_s", 10**30),
+    ("installations", "from_timestamp_s", 2**63),
+    ("installations", "from_timestamp_s", -1),
+    ("installations", "from_timestamp_s", True),
+    ("installations", "from_timestamp_s", 1.5),
+    ("installations", "from_timestamp_s", "next week"),
+    ("installations", "from_timestamp_s", None),
+    ("installations", "to_timestamp_s", 10**30),
+    ("installations", "to_timestamp_s", False),
+    ("installations", "is_public", "maybe"),
+    ("rooms", "max_occupancy", True),
+    ("rooms", "max_occupancy", 10**30),
+    ("rooms", "max_occupancy", -5),
+    ("rooms", "size_sqm", True),
+    ("rooms", "size_sqm", "1e999"),
+    ("rooms", "size_sqm", "NaN"),
+    ("rooms", "height_m", "Infinity"),
+    ("rooms", "name", ["Aula"]),
+    ("sites", "name", "x" * 51),
+    ("sites", "name", {"de": "Neubau"}),
+    ("nodes", "eui64", True),
+    ("nodes", "eui64", 70357),
+    ("nodes", "alias", "x" * 101),
+    ("memberships", "role", "owner"),
+    ("memberships", "role", True),
+    ("organizations", "alive_period_s", True),
+    ("organizations", "alive_period_s", 10**30),
+    ("organizations", "alive_period_s", 59),
+    ("organizations", "notify_fidelity", "sometimes"),
+]
+
+
+@pytest.mark.parametrize(("resource", "attribute", "value"), BAD_VALUES)
+def test_attribute_of_the_wrong_kind_is_a_400_pointing_at_it(api, inv, resource, attribute, value):
+    document = valid_document(resource, inv)
+    document["data"]["attributes"][attribute] = value
+    with nothing_changes():
+        response = api.post(f"/api/v1/{resource}/", document)
+    assert_error_document(response, 400, pointer=f"/data/attributes/{attribute}")
+
+
+@pytest.mark.parametrize(
+    ("resource", "attribute", "value"),
+    [
+        ("installations", "to_timestamp_s", 10**30),
+        ("installations", "to_timestamp_s", True),
+        ("installations", "from_timestamp_s", -1),
+        ("rooms", "max_occupancy", True),
+        ("organizations", "alive_period_s", 10**30),
+        ("nodes", "eui64", "not an eui"),
+    ],
+)
+def test_patch_with_an_attribute_of_the_wrong_kind_is_a_400(api, inv, resource, attribute, value):
+    pk = existing_id(resource, inv)
+    document = {"data": {"type": TYPES[resource], "id": pk, "attributes": {attribute: value}}}
+    with nothing_changes():
+        response = api.patch(f"/api/v1/{resource}/{pk}/", document)
+    assert_error_document(response, 400, pointer=f"/data/attributes/{attribute}")
