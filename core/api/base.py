@@ -8,6 +8,7 @@ query parameters are valid — is decided here, once.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -17,6 +18,7 @@ from rest_framework_json_api import views
 
 from core import scoping
 from core.api.params import QueryParameterValidation
+from managair.errors import Conflict
 
 
 class ScopedAccess(permissions.BasePermission):
@@ -101,6 +103,9 @@ class ScopedViewSet(views.ModelViewSet):
         self.authorize_write(serializer)
         self.save(serializer)
 
+    def perform_destroy(self, instance):
+        destroy_or_409(instance)
+
     def save(self, serializer, **extra):
         """Save, turning the database's and the models' refusals into 400s."""
         try:
@@ -118,6 +123,13 @@ class ScopedViewSet(views.ModelViewSet):
             self.error_fields.get(field, field) if field != "__all__" else "non_field_errors": messages
             for field, messages in error.message_dict.items()
         }
+
+
+def destroy_or_409(instance) -> None:
+    try:
+        instance.delete()
+    except ProtectedError:
+        raise Conflict(f"This {instance._meta.verbose_name} is still in use and cannot be deleted.") from None
 
 
 def _exists(queryset, pk) -> bool:

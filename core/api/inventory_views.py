@@ -2,7 +2,7 @@
 
 import django_filters
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch
+from django.db.models import OuterRef
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers as drf
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet
+from core.api.fields import visible_prefetch
 from core.api.params import INCLUDE_TIMESERIES, WINDOW_PARAMETERS
 from core.api.samples import (
     annotate_latest_sample,
@@ -23,10 +24,6 @@ from core.api.timeseries_views import samples_or_400, window_or_400
 from core.api.views import InventoryPagination
 from core.models import Installation, Node, NodeFidelity, Room, Sample, Site
 from core.services import IMAGE_FORMATS, installation_set_image
-
-
-def _ids(queryset):
-    return queryset.only("pk")
 
 
 class AddressViewSet(ScopedViewSet):
@@ -68,15 +65,22 @@ class SiteViewSet(ScopedViewSet):
 
     def prepare(self, queryset):
         return queryset.select_related("address", "operator").prefetch_related(
-            Prefetch("rooms", _ids(scoping.rooms(self.request.user)))
+            visible_prefetch("rooms", scoping.rooms, self.request.user)
         )
 
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("operator") or instance.operator).pk
 
 
+def _visible(scope):
+    """A filter choice among what the caller may see: an invisible id is as
+    unknown as a missing one."""
+    return lambda request: scope(request.user)
+
+
 class RoomFilter(django_filters.FilterSet):
     organization = django_filters.NumberFilter(field_name="site__operator")
+    site = django_filters.ModelChoiceFilter(queryset=_visible(scoping.sites))
 
     class Meta:
         model = Room
@@ -96,7 +100,7 @@ class RoomViewSet(ScopedViewSet):
 
     def prepare(self, queryset):
         return queryset.select_related("site").prefetch_related(
-            Prefetch("installations", _ids(scoping.installations(self.request.user)))
+            visible_prefetch("installations", scoping.installations, self.request.user)
         )
 
     def owning_organization_id(self, validated_data, instance=None):
@@ -144,7 +148,7 @@ class NodeViewSet(IncludeTimeseries, ScopedViewSet):
         samples = Sample.objects.filter(node_id=OuterRef("pk"))
         queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
         return queryset.select_related("protocol", "model", "owner").prefetch_related(
-            Prefetch("installations", _ids(Installation.objects.all()))
+            visible_prefetch("installations", scoping.installations, self.request.user)
         )
 
     def owning_organization_id(self, validated_data, instance=None):
@@ -171,6 +175,8 @@ class ImageUploadSerializer(drf.Serializer):
 
 
 class InstallationFilter(django_filters.FilterSet):
+    room = django_filters.ModelChoiceFilter(queryset=_visible(scoping.rooms))
+    node = django_filters.ModelChoiceFilter(queryset=_visible(scoping.nodes))
     site = django_filters.NumberFilter(field_name="room__site")
     organization = django_filters.NumberFilter(field_name="room__site__operator")
 
@@ -196,10 +202,7 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
             node_id=OuterRef("node_id"), timestamp__gte=OuterRef("from_time"), timestamp__lt=OuterRef("to_time")
         )
         queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
-        # A public installation's node stays private: non-members see no node.
-        return queryset.select_related("room").prefetch_related(
-            Prefetch("node", scoping.nodes(self.request.user))
-        )
+        return queryset.select_related("room")
 
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("room") or instance.room).site.operator_id
@@ -222,6 +225,7 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
 
 class FidelityFilter(django_filters.FilterSet):
     organization = django_filters.NumberFilter(field_name="node__owner")
+    node = django_filters.ModelChoiceFilter(queryset=_visible(scoping.nodes))
 
     class Meta:
         model = NodeFidelity

@@ -14,7 +14,7 @@ from rest_framework_json_api import serializers
 from rest_framework_json_api.relations import ResourceRelatedField
 
 from core import scoping
-from core.api.fields import ScopedRelatedField, UnixSecondsField
+from core.api.fields import ScopedRelatedField, UnixSecondsField, scoped_many
 from core.api.samples import latest_sample_document
 from core.models import (
     Address,
@@ -29,7 +29,6 @@ from core.models import (
 )
 from core.timestamps import END_OF_TIME, to_unix
 from user_manager.models import Membership, Organization, User
-
 
 # PositiveIntegerField's bounds depend on the database; the schema must not.
 _INT32 = {"min_value": 0, "max_value": 2**31 - 1}
@@ -58,10 +57,6 @@ class WithTimeseries:
 
     def get_timeseries(self, obj) -> list[dict]:
         return self.context["timeseries"]
-
-
-def _read_only_many(model, **kwargs):
-    return ResourceRelatedField(many=True, read_only=True, model=model, **kwargs)
 
 
 # --- Catalog --------------------------------------------------------------------
@@ -95,10 +90,10 @@ class NodeModelSerializer(ModelSerializer):
 
 
 class OrganizationSerializer(ModelSerializer):
-    users = _read_only_many(User)
-    memberships = _read_only_many(Membership)
-    sites = _read_only_many(Site)
-    nodes = _read_only_many(Node)
+    users = scoped_many(User, scoping.users)
+    memberships = scoped_many(Membership, scoping.memberships)
+    sites = scoped_many(Site, scoping.sites)
+    nodes = scoped_many(Node, scoping.nodes)
 
     included_serializers = {
         "users": "core.api.serializers.UserSerializer",
@@ -114,8 +109,8 @@ class OrganizationSerializer(ModelSerializer):
 
 
 class UserSerializer(ModelSerializer):
-    organizations = _read_only_many(Organization)
-    memberships = _read_only_many(Membership)
+    organizations = scoped_many(Organization, scoping.organizations)
+    memberships = scoped_many(Membership, scoping.memberships)
 
     included_serializers = {
         "organizations": OrganizationSerializer,
@@ -163,7 +158,7 @@ class AddressSerializer(ModelSerializer):
 class SiteSerializer(ModelSerializer):
     operator = ScopedRelatedField(scope=scoping.organizations)
     address = ScopedRelatedField(scope=scoping.addresses, required=False, allow_null=True)
-    rooms = _read_only_many(Room)
+    rooms = scoped_many(Room, scoping.rooms)
 
     included_serializers = {
         "operator": OrganizationSerializer,
@@ -178,7 +173,7 @@ class SiteSerializer(ModelSerializer):
 
 class RoomSerializer(ModelSerializer):
     site = ScopedRelatedField(scope=scoping.sites)
-    installations = _read_only_many(Installation)
+    installations = scoped_many(Installation, scoping.installations)
 
     included_serializers = {"site": SiteSerializer, "installations": "core.api.serializers.InstallationSerializer"}
 
@@ -201,7 +196,7 @@ class NodeSerializer(WithTimeseries, ModelSerializer):
     protocol = ResourceRelatedField(queryset=Protocol.objects.all())
     model = ResourceRelatedField(queryset=NodeModel.objects.all())
     owner = ScopedRelatedField(scope=scoping.organizations)
-    installations = _read_only_many(Installation)
+    installations = scoped_many(Installation, scoping.installations)
 
     included_serializers = {
         "protocol": ProtocolSerializer,
@@ -237,7 +232,8 @@ class InstallationSerializer(WithTimeseries, ModelSerializer):
     query_timestamp_s = drf.SerializerMethodField()
     timeseries = drf.SerializerMethodField()
     image = drf.ImageField(read_only=True)
-    node = ScopedRelatedField(scope=scoping.nodes)
+    # A public installation's node stays private: non-members see null.
+    node = ScopedRelatedField(scope=scoping.nodes, hide_invisible=True)
     room = ScopedRelatedField(scope=scoping.rooms)
 
     included_serializers = {"node": NodeSerializer, "room": RoomSerializer}

@@ -10,7 +10,8 @@ from rest_framework_json_api.pagination import JsonApiPageNumberPagination
 
 from core import scoping
 from core.api import serializers
-from core.api.base import ScopedViewSet
+from core.api.base import ScopedViewSet, destroy_or_409
+from core.api.fields import visible_prefetch
 from core.models import NodeModel, Protocol, Quantity
 from managair.errors import Conflict
 from user_manager import services as membership_services
@@ -21,9 +22,6 @@ class InventoryPagination(JsonApiPageNumberPagination):
     # Clients load inventory lists whole (upstream had no pages).
     max_page_size = 1000
 
-
-def _ids(queryset):
-    return queryset.only("pk")
 
 
 # --- Catalog ------------------------------------------------------------------------
@@ -41,6 +39,9 @@ class CatalogViewSet(views.ModelViewSet):
 
     permission_classes = [StaffWritesOnly]
     schema = JsonApiAutoSchema()
+
+    def perform_destroy(self, instance):
+        destroy_or_409(instance)
     pagination_class = InventoryPagination
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -90,10 +91,10 @@ class OrganizationViewSet(ScopedViewSet):
     def prepare(self, queryset):
         user = self.request.user
         return queryset.prefetch_related(
-            Prefetch("users", _ids(scoping.users(user))),
-            Prefetch("memberships", _ids(scoping.memberships(user))),
-            Prefetch("sites", _ids(scoping.sites(user))),
-            Prefetch("nodes", _ids(scoping.nodes(user))),
+            visible_prefetch("users", scoping.users, user),
+            visible_prefetch("memberships", scoping.memberships, user),
+            visible_prefetch("sites", scoping.sites, user),
+            visible_prefetch("nodes", scoping.nodes, user),
         )
 
     def perform_create(self, serializer):
@@ -108,6 +109,10 @@ class OrganizationViewSet(ScopedViewSet):
 
 class MembershipFilter(django_filters.FilterSet):
     username = django_filters.CharFilter(field_name="user__username")
+    # Plain ids: an organization or user one cannot see gives an empty list,
+    # exactly as one that does not exist.
+    organization = django_filters.NumberFilter(field_name="organization")
+    user = django_filters.NumberFilter(field_name="user")
 
     class Meta:
         model = Membership
@@ -196,8 +201,8 @@ class UserViewSet(ScopedViewSet):
     def prepare(self, queryset):
         user = self.request.user
         return queryset.distinct().order_by("username").prefetch_related(
-            Prefetch("organizations", _ids(scoping.organizations(user))),
-            Prefetch("memberships", _ids(scoping.memberships(user))),
+            visible_prefetch("organizations", scoping.organizations, user),
+            visible_prefetch("memberships", scoping.memberships, user),
         )
 
     def may_change(self, user):

@@ -3,7 +3,8 @@
 Organization A ("Alpha") has a private site and a public one: the public
 installation makes its room, its site (with address) and A itself readable
 by everybody, while its node stays private. A's private site, the other room
-of the public site, the private installation and all nodes stay members-only.
+of the public site, the private installations (one of them, in the past, in
+the public room) and all nodes stay members-only.
 Organization B ("Beta") is private throughout.
 
 The cast: ``owner`` and ``inspector`` of A, ``member`` (a second inspector of
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 
 from rest_framework.test import APIClient
 
-from core.models import Installation, NodeFidelity
+from core.models import Installation, NodeFidelity, NodeModel, Protocol, Quantity
 from core.tests.factories import (
     make_address,
     make_installation,
@@ -29,7 +30,6 @@ from core.tests.factories import (
     make_site,
     make_user,
 )
-from core.models import NodeModel, Protocol, Quantity
 from user_manager.models import Membership
 
 OWNER, INSPECTOR = Membership.Role.OWNER, Membership.Role.INSPECTOR
@@ -74,6 +74,7 @@ def build_world() -> World:
     o["owner_membership"] = memberships.get(user=o["owner"])
     o["inspector_membership"] = memberships.get(user=o["inspector"])
     o["member_membership"] = memberships.get(user=o["member"])
+    o["outsider_membership"] = Membership.objects.get(user=o["outsider"])
 
     o["quantity"] = Quantity.objects.create(quantity="CO2", base_unit="ppm")
     o["protocol"] = make_protocol()
@@ -96,15 +97,20 @@ def build_world() -> World:
     o["room_b"] = make_room(o["site_b"], name="Tresen")
     o["room_b2"] = make_room(o["site_b"], name="Küche")
 
-    node = lambda owner, eui, alias: make_node(  # noqa: E731
-        owner=owner, eui64=eui, alias=alias, protocol=o["protocol"], model=o["model"]
-    )
+    def node(owner, eui64, alias):
+        return make_node(owner=owner, eui64=eui64, alias=alias, protocol=o["protocol"], model=o["model"])
+
     o["node_private"] = node(o["org_a"], "a000000000000001", "alpha-keller")
     o["node_public"] = node(o["org_a"], "a000000000000002", "alpha-aula")
     o["node_b"] = node(o["org_b"], "b000000000000001", "beta-tresen")
     o["node_b2"] = node(o["org_b"], "b000000000000002", "beta-kueche")
     o["inst_private"] = make_installation(o["node_private"], o["room_private"])
     o["inst_public"] = make_installation(o["node_public"], o["room_public"], is_public=True)
+    # Before that, the public room held another node, privately.
+    o["inst_past"] = make_installation(
+        o["node_private"], o["room_public"], from_time=datetime(2023, 1, 1, tzinfo=UTC),
+        to_time=datetime(2023, 6, 1, tzinfo=UTC),
+    )
     o["inst_b"] = make_installation(o["node_b"], o["room_b"])
     for name in ("node_private", "node_public", "node_b"):
         o[name.replace("node", "fidelity")] = NodeFidelity.objects.create(

@@ -422,7 +422,6 @@ SHAPE_MUTATIONS = {
     "data is null": lambda d: {"data": None},
     "attributes is a string": _set(("data", "attributes"), "name"),
     "attributes is a list": _set(("data", "attributes"), [["name", "x"]]),
-    "attributes is null": _set(("data", "attributes"), None),
     "relationships is a string": _set(("data", "relationships"), "operator"),
     "relationships is a list": _set(("data", "relationships"), [{"type": "Organization", "id": "1"}]),
 }
@@ -515,3 +514,4 @@ def test_patch_with_an_attribute_of_the_wrong_kind_is_a_400(api, inv, resource, 
     with nothing_changes():
         response = api.patch(f"/api/v1/{resource}/{pk}/", document)
     assert_error_document(response, 400, pointer=f"/data/attributes/{attribute}")
+

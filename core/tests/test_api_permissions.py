@@ -10,8 +10,9 @@ Expected cells: a status code; for lists ``200+`` (the target is listed) or
 refused write must leave the whole database as it was.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -60,15 +61,21 @@ RESOURCES = {
     ),
     "addresses": Resource(
         "Address", Address, {"city": "Potsdam"},
-        lambda w, _: {"type": "Address", "attributes": {"street1": "Neue Straße 5", "zip": "10115", "city": "Berlin"}},
+        lambda w, _: {
+            "type": "Address", "attributes": {"street1": "Neue Straße 5", "zip": "10115", "city": "Berlin"}
+        },
     ),
     "sites": Resource(
         "Site", Site, {"description": "changed"},
-        lambda w, org: {"type": "Site", "attributes": {"name": "Neubau"}, "relationships": {"operator": _rel("Organization", org)}},
+        lambda w, org: {
+            "type": "Site", "attributes": {"name": "Neubau"}, "relationships": {"operator": _rel("Organization", org)}
+        },
     ),
     "rooms": Resource(
         "Room", Room, {"description": "changed"},
-        lambda w, site: {"type": "Room", "attributes": {"name": "Neuer Raum"}, "relationships": {"site": _rel("Site", site)}},
+        lambda w, site: {
+            "type": "Room", "attributes": {"name": "Neuer Raum"}, "relationships": {"site": _rel("Site", site)}
+        },
     ),
     "installations": Resource(
         "Installation", Installation, {"description": "changed"},
@@ -93,7 +100,9 @@ RESOURCES = {
     ),
     "fidelity": Resource(
         "Fidelity", NodeFidelity, {"fidelity": "D"},
-        lambda w, _: {"type": "Fidelity", "attributes": {"fidelity": "D"}, "relationships": {"node": _rel("Node", w.node_b2)}},
+        lambda w, _: {
+            "type": "Fidelity", "attributes": {"fidelity": "D"}, "relationships": {"node": _rel("Node", w.node_b2)}
+        },
     ),
     "quantities": Resource(
         "Quantity", Quantity, {"base_unit": "µg/m3"},
@@ -105,19 +114,22 @@ RESOURCES = {
     ),
     "models": Resource(
         "Model", NodeModel, {"manufacturer": "changed"},
-        lambda w, _: {"type": "Model", "attributes": {"name": "ERS CO2", "manufacturer": "Elsys", "sensor_type": "NDIR"}},
+        lambda w, _: {
+            "type": "Model", "attributes": {"name": "ERS CO2", "manufacturer": "Elsys", "sensor_type": "NDIR"}
+        },
     ),
 }
 
 
 def matrix(table: str) -> list:
     """One test case per cell of a table ``resource target verb <user>...``."""
-    header, *rows = [line.split() for line in table.strip().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [line.split() for line in table.strip().splitlines()]
+    header, *rows = [words for words in lines if words and not words[0].startswith("#")]
     users = header[3:]
     cases = []
     for resource, target, verb, *cells in rows:
         assert len(cells) == len(users), f"row {resource} {target} {verb} has {len(cells)} cells"
-        for user, expected in zip(users, cells):
+        for user, expected in zip(users, cells, strict=True):
             cases.append(pytest.param(resource, target, verb, user, expected, id=f"{resource}-{target}-{verb}-{user}"))
     return cases
 
@@ -272,8 +284,12 @@ def _send(client, resource: str, verb: str, target, world: World):
     raise ValueError(verb)
 
 
+def _client(world: World, user: str):
+    return api_client(None if user == "anonymous" else world[user])
+
+
 def check_cell(world: World, resource: str, target_name: str, verb: str, user: str, expected: str) -> None:
-    client = api_client(None if user == "anonymous" else world[user])
+    client = _client(world, user)
     target = None if target_name == "-" else world[target_name]
     model = RESOURCES[resource].model
     before = _snapshot()
@@ -313,38 +329,50 @@ def test_public_installation_opens_reading_but_not_writing(world, resource, targ
     check_cell(world, resource, target, verb, user, expected)
 
 
+@pytest.mark.parametrize("target", ["protocol", "model"])
+def test_staff_deleting_a_catalog_entry_nodes_use_is_a_conflict(world, target):
+    check_cell(world, f"{target}s", target, "delete", "staff", "409")
+
+
 # --- Includes and related routes ---------------------------------------------------
 
 
 NON_MEMBERS = ("anonymous", "outsider", "staff")
 
 
-def _client(world, user):
-    return api_client(None if user == "anonymous" else world[user])
+def _url(world, path: str) -> str:
+    return f"{API}/" + path.format(**{name: obj.pk for name, obj in world.objects.items()})
+
+
+def _names(world, names) -> set[str]:
+    return {str(world[name].pk) for name in names}
+
+
+def _related_ids(relationship: dict) -> set[str]:
+    data = relationship["data"]
+    items = data if isinstance(data, list) else [data]
+    return {item["id"] for item in items if item is not None}
 
 
 @pytest.mark.parametrize("user", NON_MEMBERS)
-def test_public_installation_hides_its_node_from_non_members(world, user):
+def test_public_installation_includes_no_node_for_non_members(world, user):
     response = _client(world, user).get(f"{API}/installations/{world.inst_public.pk}/?include=node,room")
 
     assert response.status_code == 200
     document = response.json()
-    assert document["data"]["relationships"]["node"]["data"] is None
     assert included(document, "Node") == set()
     assert included(document, "Room") == {str(world.room_public.pk)}
 
 
 @pytest.mark.parametrize("user", NON_MEMBERS)
-def test_installation_list_includes_no_node_of_another_organization(world, user):
+def test_installation_list_shows_non_members_no_node_of_another_organization(world, user):
     response = _client(world, user).get(f"{API}/installations/?include=node")
 
     assert response.status_code == 200
     document = response.json()
-    assert str(world.inst_public.pk) in ids_of(document)
     public = next(item for item in document["data"] if item["id"] == str(world.inst_public.pk))
     assert public["relationships"]["node"]["data"] is None
-    own_nodes = {str(world.node_b.pk)} if user == "outsider" else set()
-    assert included(document, "Node") == own_nodes
+    assert included(document, "Node") == (_names(world, ["node_b"]) if user == "outsider" else set())
 
 
 def test_members_see_the_node_of_their_public_installation(world):
@@ -354,28 +382,96 @@ def test_members_see_the_node_of_their_public_installation(world):
     assert included(response.json(), "Node") == {str(world.node_public.pk)}
 
 
+# Relationships of A's public objects, whether in the primary data ("data")
+# or in included documents of a type: a non-member sees only what is public.
+PUBLIC_RELATIONSHIPS = [
+    ("installations/{inst_public}/", "data", "node", set()),
+    ("installations/{inst_public}/?include=room", "Room", "installations", {"inst_public"}),
+    ("installations/{inst_public}/?include=room.site", "Site", "rooms", {"room_public"}),
+    ("rooms/{room_public}/", "data", "installations", {"inst_public"}),
+    ("rooms/{room_public}/?include=installations", "Installation", "node", set()),
+    ("rooms/{room_public}/?include=site", "Site", "rooms", {"room_public"}),
+    ("sites/{site_public}/", "data", "rooms", {"room_public"}),
+    ("sites/{site_public}/?include=rooms", "Room", "installations", {"inst_public"}),
+    ("sites/{site_public}/?include=operator", "Organization", "sites", {"site_public"}),
+    ("sites/{site_public}/?include=operator", "Organization", "nodes", set()),
+    ("sites/{site_public}/?include=operator", "Organization", "memberships", set()),
+    ("sites/{site_public}/?include=operator", "Organization", "users", set()),
+    ("organizations/{org_a}/?include=sites", "Site", "rooms", {"room_public"}),
+]
+
+
+@pytest.mark.parametrize("user", NON_MEMBERS)
+@pytest.mark.parametrize(
+    ("path", "where", "relationship", "expected"),
+    PUBLIC_RELATIONSHIPS,
+    ids=[f"{path}-{where}.{rel}" for path, where, rel, _ in PUBLIC_RELATIONSHIPS],
+)
+def test_relationships_of_public_objects_show_non_members_only_public_objects(
+    world, user, path, where, relationship, expected
+):
+    response = _client(world, user).get(_url(world, path))
+
+    assert response.status_code == 200
+    document = response.json()
+    if where == "data":
+        documents = [document["data"]]
+    else:
+        documents = [item for item in document["included"] if item["type"] == where]
+    assert documents, f"nothing of type {where} to check"
+    for shown in documents:
+        assert _related_ids(shown["relationships"][relationship]) == _names(world, expected)
+
+
+# Nested includes from a public object: the included documents of each type
+# hold only what a non-member may see. (The primary document itself is never
+# repeated in ``included``, so "only the public site" shows as an empty set.)
+NESTED_INCLUDES = [
+    ("sites/{site_public}/?include=operator.users", "User", set()),
+    ("sites/{site_public}/?include=operator.memberships", "Membership", set()),
+    ("sites/{site_public}/?include=operator.nodes", "Node", set()),
+    ("sites/{site_public}/?include=operator.sites", "Site", set()),
+    ("sites/{site_public}/?include=rooms.installations", "Installation", {"inst_public"}),
+    ("rooms/{room_public}/?include=site.rooms", "Room", set()),
+    ("installations/{inst_public}/?include=room.installations", "Installation", set()),
+    ("installations/{inst_public}/?include=room.site.operator.users", "User", set()),
+    ("rooms/{room_public}/?include=installations.node", "Node", set()),
+]
+
+
+@pytest.mark.parametrize("user", NON_MEMBERS)
+@pytest.mark.parametrize(("path", "type_", "expected"), NESTED_INCLUDES, ids=[p for p, *_ in NESTED_INCLUDES])
+def test_nested_includes_give_non_members_only_public_documents(world, user, path, type_, expected):
+    response = _client(world, user).get(_url(world, path))
+
+    assert response.status_code == 200
+    assert included(response.json(), type_) == _names(world, expected)
+
+
 RELATED = [
     # (user, path, expected status, the ids listed if 200)
     ("owner", "organizations/{org_b}/sites/", 404, None),
     ("owner", "organizations/{org_b}/nodes/", 404, None),
     ("owner", "organizations/{org_b}/memberships/", 404, None),
     ("owner", "organizations/{org_b}/users/", 404, None),
+    ("staff", "organizations/{org_b}/sites/", 404, None),
     ("outsider", "sites/{site_private}/rooms/", 404, None),
     ("outsider", "sites/{site_private}/address/", 404, None),
     ("outsider", "sites/{site_private}/operator/", 404, None),
     ("outsider", "rooms/{room_private}/installations/", 404, None),
     ("outsider", "rooms/{room_sibling}/installations/", 404, None),
+    ("outsider", "rooms/{room_private}/site/", 404, None),
     ("outsider", "nodes/{node_private}/installations/", 404, None),
     ("outsider", "nodes/{node_public}/installations/", 404, None),
     ("outsider", "nodes/{node_public}/owner/", 404, None),
     ("outsider", "installations/{inst_private}/node/", 404, None),
+    ("outsider", "installations/{inst_private}/room/", 404, None),
     ("outsider", "installations/{inst_public}/node/", 404, None),
     ("anonymous", "installations/{inst_public}/node/", 401, None),
     ("outsider", "memberships/{owner_membership}/user/", 404, None),
     ("outsider", "memberships/{owner_membership}/organization/", 404, None),
     ("outsider", "users/{owner}/memberships/", 404, None),
     ("outsider", "users/{owner}/organizations/", 404, None),
-    ("staff", "organizations/{org_b}/sites/", 404, None),
     # What the public installation opens, and nothing beside it.
     ("outsider", "organizations/{org_a}/sites/", 200, {"site_public"}),
     ("outsider", "organizations/{org_a}/nodes/", 200, set()),
@@ -383,27 +479,51 @@ RELATED = [
     ("outsider", "organizations/{org_a}/users/", 200, set()),
     ("anonymous", "organizations/{org_a}/sites/", 200, {"site_public"}),
     ("anonymous", "sites/{site_public}/rooms/", 200, {"room_public"}),
+    ("anonymous", "sites/{site_public}/operator/", 200, {"org_a"}),
     ("anonymous", "rooms/{room_public}/installations/", 200, {"inst_public"}),
     ("anonymous", "installations/{inst_public}/room/", 200, {"room_public"}),
+    ("outsider", "sites/?filter[organization]={org_a}", 200, {"site_public"}),
+    # Members see all of it.
     ("owner", "organizations/{org_a}/sites/", 200, {"site_public", "site_private"}),
+    ("owner", "rooms/{room_public}/installations/", 200, {"inst_public", "inst_past"}),
     ("owner", "installations/{inst_public}/node/", 200, {"node_public"}),
 ]
 
 
 @pytest.mark.parametrize(("user", "path", "status", "expected"), RELATED, ids=[f"{u}-{p}" for u, p, *_ in RELATED])
 def test_related_routes_show_only_what_the_caller_may_see(world, user, path, status, expected):
-    url = f"{API}/" + path.format(**{name: obj.pk for name, obj in world.objects.items()})
-    response = _client(world, user).get(url)
+    response = _client(world, user).get(_url(world, path))
 
     assert response.status_code == status, response.content[:500]
     if expected is not None:
-        assert ids_of(response.json()) == {str(world[name].pk) for name in expected}
+        assert ids_of(response.json()) == _names(world, expected)
+
+
+# A filter naming something the caller cannot see must answer exactly as
+# for something that does not exist: no existence oracle, and no way to
+# learn which node a public installation holds.
+HIDDEN_FILTERS = [
+    ("installations/?filter[node]={node_public}", "installations/?filter[node]=00000000-0000-0000-0000-000000000000"),
+    ("installations/?filter[room]={room_private}", "installations/?filter[room]=999999"),
+    ("rooms/?filter[site]={site_private}", "rooms/?filter[site]=999999"),
+    ("memberships/?filter[user]={owner}", "memberships/?filter[user]=999999"),
+    ("fidelity/?filter[node]={node_public}", "fidelity/?filter[node]=00000000-0000-0000-0000-000000000000"),
+]
+
+
+@pytest.mark.parametrize(("hidden", "missing"), HIDDEN_FILTERS, ids=[h for h, _ in HIDDEN_FILTERS])
+def test_filtering_by_a_hidden_object_answers_as_for_a_missing_one(world, hidden, missing):
+    client = api_client(world.outsider)
+    answer, baseline = client.get(_url(world, hidden)), client.get(_url(world, missing))
+
+    assert answer.status_code == baseline.status_code
+    assert answer.json().get("data") == baseline.json().get("data")
 
 
 ORGANIZATION_INCLUDE = "include=sites,nodes,memberships,users"
 
 
-def _organization_a(world, user, route: str) -> dict:
+def _organization_a(world, user, route: str) -> tuple[dict, dict]:
     client = _client(world, user)
     if route == "detail":
         response = client.get(f"{API}/organizations/{world.org_a.pk}/?{ORGANIZATION_INCLUDE}")
@@ -411,8 +531,9 @@ def _organization_a(world, user, route: str) -> dict:
         response = client.get(f"{API}/organizations/?{ORGANIZATION_INCLUDE}")
     assert response.status_code == 200
     document = response.json()
-    data = document["data"] if route == "detail" else next(d for d in document["data"] if d["id"] == str(world.org_a.pk))
-    return document, data
+    if route == "list":
+        return document, next(item for item in document["data"] if item["id"] == str(world.org_a.pk))
+    return document, document["data"]
 
 
 @pytest.mark.parametrize("route", ["detail", "list"])
@@ -421,33 +542,43 @@ def test_public_organization_shows_non_members_only_its_public_site(world, user,
     document, organization = _organization_a(world, user, route)
 
     relationships = organization["relationships"]
-    assert [item["id"] for item in relationships["sites"]["data"]] == [str(world.site_public.pk)]
+    assert _related_ids(relationships["sites"]) == _names(world, ["site_public"])
     for hidden in ("nodes", "memberships", "users"):
         assert relationships[hidden]["data"] == []
-    assert included(document, "Site") == {str(world.site_public.pk)}
-    for hidden in ("Node", "Membership", "User"):
-        assert included(document, hidden) == set()
-    site = next(item for item in document["included"] if item["type"] == "Site")
-    assert [room["id"] for room in site["relationships"]["rooms"]["data"]] == [str(world.room_public.pk)]
+    # Listing organizations, the outsider also gets all of their own B.
+    own_b = user == "outsider" and route == "list"
+    expected = {
+        "Site": {"site_public", "site_b"} if own_b else {"site_public"},
+        "Node": {"node_b", "node_b2"} if own_b else set(),
+        "Membership": {"outsider_membership"} if own_b else set(),
+        "User": {"outsider"} if own_b else set(),
+    }
+    for type_, names in expected.items():
+        assert included(document, type_) == _names(world, names), type_
 
 
 def test_members_see_all_of_their_organization_through_include(world):
     document, organization = _organization_a(world, "inspector", "detail")
 
-    assert included(document, "Site") == {str(world.site_public.pk), str(world.site_private.pk)}
-    assert included(document, "Node") == {str(world.node_public.pk), str(world.node_private.pk)}
-    assert included(document, "User") == {str(world[name].pk) for name in ("owner", "inspector", "member")}
+    assert included(document, "Site") == _names(world, ["site_public", "site_private"])
+    assert included(document, "Node") == _names(world, ["node_public", "node_private"])
+    assert included(document, "User") == _names(world, ["owner", "inspector", "member"])
     assert len(organization["relationships"]["memberships"]["data"]) == 3
 
 
-@pytest.mark.parametrize("user", NON_MEMBERS)
-def test_public_site_includes_only_its_public_room(world, user):
-    response = _client(world, user).get(f"{API}/sites/{world.site_public.pk}/?include=rooms,operator,address")
+def test_public_organization_of_a_found_user_shows_none_of_its_people_or_nodes(world):
+    Installation.objects.filter(pk=world.inst_b.pk).update(is_public=True)
 
-    document = response.json()
-    assert included(document, "Room") == {str(world.room_public.pk)}
-    assert included(document, "Organization") == {str(world.org_a.pk)}
-    assert included(document, "Address") == {str(world.addr_public.pk)}
+    response = api_client(world.owner).get(
+        f"{API}/users/", {"filter[search]": "otto@example.org", "include": "organizations"}
+    )
+
+    (organization_b,) = [item for item in response.json()["included"] if item["type"] == "Organization"]
+    assert organization_b["id"] == str(world.org_b.pk)
+    relationships = organization_b["relationships"]
+    assert _related_ids(relationships["sites"]) == _names(world, ["site_b"])
+    for hidden in ("nodes", "memberships", "users"):
+        assert relationships[hidden]["data"] == [], hidden
 
 
 # --- Memberships --------------------------------------------------------------------
@@ -462,7 +593,8 @@ def _demote(membership) -> dict:
 
 
 def test_owner_adds_a_registered_user_as_inspector(world):
-    response = api_client(world.owner).post(f"{API}/memberships/", {"data": RESOURCES["memberships"].new(world, world.org_a)})
+    body = {"data": RESOURCES["memberships"].new(world, world.org_a)}
+    response = api_client(world.owner).post(f"{API}/memberships/", body)
 
     assert response.status_code == 201
     assert Membership.objects.filter(user=world.newcomer, organization=world.org_a, role="I").exists()
@@ -581,3 +713,5 @@ def test_user_changes_their_own_first_name(world):
 
     assert response.status_code == 200
     assert User.objects.get(pk=world.inspector.pk).first_name == "Inès"
+
+
