@@ -1,7 +1,7 @@
 """Fixtures shared by every app's tests: factories and the usual cast of users."""
 
 import pytest
-from django.conf import settings
+from django.core.cache import cache
 
 from core.tests.factories import (
     make_installation,
@@ -20,6 +20,14 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # allauth keeps its rate limits in the cache, which outlives a test.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_METADATA_CLASS": "rest_framework_json_api.metadata.JSONAPIMetadata",
     "DEFAULT_FILTER_BACKENDS": (
         "core.api.params.QueryParameterValidation",
-        "rest_framework_json_api.filters.OrderingFilter",
+        "core.api.params.AliasedOrdering",
         "rest_framework_json_api.django_filters.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
     ),

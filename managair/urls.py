@@ -1,9 +1,10 @@
 """The root URL map; see ../shared/API.md for the mounts clients rely on."""
 
+from allauth.account.views import password_reset_from_key
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from managair import health
@@ -23,6 +24,13 @@ else:
         path("api/v1/", include("core.api.urls")),
         path("api/v1/auth/", include("dj_rest_auth.urls")),
         path("api/v1/auth/registration/", include("dj_rest_auth.registration.urls")),
+        # The password-reset mail links to allauth's page; dj-rest-auth's mail
+        # template asks for Django's name for it.
+        re_path(
+            r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$",
+            password_reset_from_key,
+            name="password_reset_confirm",
+        ),
         # After dj-rest-auth: both name a view "account_email_verification_sent",
         # and reverse() takes the one listed last, which must be the HTML page.
         path("accounts/", include("allauth.urls")),
@@ -33,6 +41,9 @@ else:
     ]
     if settings.DEBUG:
         urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Unknown URLs below /api/ and /ingest/ answer in JSON:API, not with an HTML page.
+handler404 = "managair.errors.not_found"
 
 admin.site.site_header = "Managair administration"
 admin.site.site_title = "Managair"

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework_json_api import views
 
 from core import scoping
-from core.api.params import QueryParameterValidation
+from core.api.params import QueryParameterValidation, ResourceParser
 from managair.errors import Conflict
 
 
@@ -46,6 +46,7 @@ class ScopedViewSet(views.ModelViewSet):
     parents: dict = {}
     member_only = False
     permission_classes = [ScopedAccess]
+    parser_classes = [ResourceParser]
     schema = JsonApiAutoSchema()
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     #: Translates model field names in validation errors to attribute names.

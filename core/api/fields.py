@@ -84,3 +84,12 @@ def scoped_many(model, scope) -> ScopedManyRelatedField:
     return ScopedManyRelatedField(
         scope=scope, child_relation=ResourceRelatedField(read_only=True, model=model), read_only=True
     )
+
+
+class Eui64Field(serializers.CharField):
+    """An EUI-64 in any usual spelling (``70-B3-D5…``, ``70:b3:d5…``), stored
+    as 16 lower-case hex digits; normalised before the validators see it."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return value.strip().lower().replace("-", "").replace(":", "")

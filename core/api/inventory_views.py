@@ -194,7 +194,8 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
     serializer_class = serializers.InstallationSerializer
     pagination_class = InventoryPagination
     filterset_class = InstallationFilter
-    ordering_fields = ("from_time", "to_time")
+    ordering_fields = ("from_timestamp_s", "to_timestamp_s")
+    ordering_aliases = {"from_timestamp_s": "from_time", "to_timestamp_s": "to_time"}
     error_fields = {"from_time": "from_timestamp_s", "to_time": "to_timestamp_s"}
 
     def prepare(self, queryset):
@@ -243,7 +244,8 @@ class FidelityViewSet(ScopedViewSet):
     serializer_class = serializers.FidelitySerializer
     pagination_class = InventoryPagination
     filterset_class = FidelityFilter
-    ordering_fields = ("fidelity", "last_contact")
+    ordering_fields = ("fidelity", "last_contact_s")
+    ordering_aliases = {"last_contact_s": "last_contact"}
     http_method_names = ["get", "head", "options"]
 
     def prepare(self, queryset):

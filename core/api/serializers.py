@@ -6,15 +6,18 @@ objects the caller can see (``ScopedRelatedField``).
 """
 
 import copy
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from rest_framework import serializers as drf
+from rest_framework.validators import UniqueValidator
 from rest_framework_json_api import serializers
 from rest_framework_json_api.relations import ResourceRelatedField
 
 from core import scoping
-from core.api.fields import ScopedRelatedField, UnixSecondsField, scoped_many
+from core.api.fields import Eui64Field, ScopedRelatedField, UnixSecondsField, scoped_many
 from core.api.samples import latest_sample_document
 from core.models import (
     Address,
@@ -27,6 +30,7 @@ from core.models import (
     Room,
     Site,
 )
+from core.models.inventory import EUI64_PATTERN
 from core.timestamps import END_OF_TIME, to_unix
 from user_manager.models import Membership, Organization, User
 
@@ -180,7 +184,11 @@ class RoomSerializer(ModelSerializer):
     class Meta:
         model = Room
         fields = ("name", "description", "size_sqm", "height_m", "max_occupancy", "site", "installations")
-        extra_kwargs = {"max_occupancy": _INT32}
+        extra_kwargs = {
+            "max_occupancy": _INT32,
+            "size_sqm": {"min_value": Decimal("0.1")},
+            "height_m": {"min_value": Decimal("0.1")},
+        }
 
 
 # --- Nodes and where they are ---------------------------------------------------------
@@ -190,6 +198,12 @@ class NodeSerializer(WithTimeseries, ModelSerializer):
     # Chosen by the client (clair-ttn derives it from protocol and EUI); when
     # left out, derived the same way.
     id = drf.UUIDField(required=False)
+    eui64 = Eui64Field(
+        validators=[
+            RegexValidator(EUI64_PATTERN, "An EUI-64 is 16 hexadecimal digits."),
+            UniqueValidator(Node.objects.all(), message="A node with this EUI-64 exists already."),
+        ]
+    )
     sample_count = drf.IntegerField(read_only=True)
     latest_sample = drf.SerializerMethodField()
     timeseries = drf.SerializerMethodField()
@@ -214,9 +228,6 @@ class NodeSerializer(WithTimeseries, ModelSerializer):
 
     def get_latest_sample(self, node) -> dict | None:
         return latest_sample_document(node)
-
-    def validate_eui64(self, value: str) -> str:
-        return value.strip().lower().replace("-", "").replace(":", "")
 
     def validate(self, attrs):
         if self.instance is not None and "id" in attrs and attrs["id"] != self.instance.pk:

@@ -12,6 +12,7 @@ from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet, destroy_or_409
 from core.api.fields import visible_prefetch
+from core.api.params import ResourceParser
 from core.models import NodeModel, Protocol, Quantity
 from managair.errors import Conflict
 from user_manager import services as membership_services
@@ -38,6 +39,7 @@ class CatalogViewSet(views.ModelViewSet):
     """Shared by every organization: everybody reads, staff write."""
 
     permission_classes = [StaffWritesOnly]
+    parser_classes = [ResourceParser]
     schema = JsonApiAutoSchema()
 
     def perform_destroy(self, instance):
@@ -131,7 +133,8 @@ class MembershipViewSet(ScopedViewSet):
     serializer_class = serializers.MembershipSerializer
     pagination_class = InventoryPagination
     filterset_class = MembershipFilter
-    ordering_fields = ("role", "user__username")
+    ordering_fields = ("role", "user_name")
+    ordering_aliases = {"user_name": "user__username"}
 
     def prepare(self, queryset):
         return queryset.select_related("user", "organization")

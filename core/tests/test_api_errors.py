@@ -24,7 +24,7 @@ SPARE_INSTALLATION_START_S = 1_700_000_000
 
 
 @pytest.fixture
-def inv(owner, organization, installation):
+def inventory(owner, organization, installation):
     """The owner's inventory, plus a spare node and a person to invite."""
     return SimpleNamespace(
         organization=organization,
@@ -57,38 +57,38 @@ def _document(type_, attributes, **relationships):
     return {"data": data}
 
 
-def valid_document(resource, inv):
+def valid_document(resource, inventory):
     """A document the endpoint accepts (see test_well_formed_document_is_created)."""
     match resource:
         case "sites":
-            return _document("Site", {"name": "Neubau"}, operator=_rel("Organization", inv.organization.pk))
+            return _document("Site", {"name": "Neubau"}, operator=_rel("Organization", inventory.organization.pk))
         case "rooms":
-            return _document("Room", {"name": "Aula"}, site=_rel("Site", inv.site.pk))
+            return _document("Room", {"name": "Aula"}, site=_rel("Site", inventory.site.pk))
         case "installations":
             return _document(
                 "Installation", {"from_timestamp_s": SPARE_INSTALLATION_START_S},
-                node=_rel("Node", inv.spare_node.pk), room=_rel("Room", inv.room.pk),
+                node=_rel("Node", inventory.spare_node.pk), room=_rel("Room", inventory.room.pk),
             )
         case "nodes":
             return _document(
                 "Node", {"eui64": "70b3d57ed0000001", "alias": "Flur"},
-                protocol=_rel("Protocol", inv.node.protocol_id), model=_rel("Model", inv.node.model_id),
-                owner=_rel("Organization", inv.organization.pk),
+                protocol=_rel("Protocol", inventory.node.protocol_id), model=_rel("Model", inventory.node.model_id),
+                owner=_rel("Organization", inventory.organization.pk),
             )
         case "memberships":
             return _document(
                 "Membership", {"role": "I"},
-                user=_rel("User", inv.newcomer.pk), organization=_rel("Organization", inv.organization.pk),
+                user=_rel("User", inventory.newcomer.pk), organization=_rel("Organization", inventory.organization.pk),
             )
         case "organizations":
             return _document("Organization", {"name": "Neue Schule"})
     raise ValueError(resource)
 
 
-def existing_id(resource, inv) -> str:
+def existing_id(resource, inventory) -> str:
     return str({
-        "sites": inv.site.pk, "rooms": inv.room.pk, "installations": inv.installation.pk,
-        "nodes": inv.node.pk, "memberships": inv.membership.pk, "organizations": inv.organization.pk,
+        "sites": inventory.site.pk, "rooms": inventory.room.pk, "installations": inventory.installation.pk,
+        "nodes": inventory.node.pk, "memberships": inventory.membership.pk, "organizations": inventory.organization.pk,
     }[resource])
 
 
@@ -121,8 +121,8 @@ def assert_error_document(response, status, pointer=None):
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_well_formed_document_is_created(api, inv, resource):
-    response = api.post(f"/api/v1/{resource}/", valid_document(resource, inv))
+def test_well_formed_document_is_created(api, inventory, resource):
+    response = api.post(f"/api/v1/{resource}/", valid_document(resource, inventory))
     assert response.status_code == 201, response.content[:500]
     assert response.json()["data"]["type"] == TYPES[resource]
 
@@ -131,7 +131,7 @@ def test_well_formed_document_is_created(api, inv, resource):
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_malformed_json_is_a_400(api, inv, resource):
+def test_malformed_json_is_a_400(api, inventory, resource):
     with nothing_changes():
         response = api.post(
             f"/api/v1/{resource}/", '{"data": {"type": "' + TYPES[resource] + '",',
@@ -142,15 +142,15 @@ def test_malformed_json_is_a_400(api, inv, resource):
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_body_that_is_not_json_api_is_a_415(api, inv, resource, content_type):
+def test_body_that_is_not_json_api_is_a_415(api, inventory, resource, content_type):
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", "name=Neubau&role=O", content_type=content_type)
     assert_error_document(response, 415)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_type_of_another_resource_is_a_409(api, inv, resource):
-    document = valid_document(resource, inv)
+def test_type_of_another_resource_is_a_409(api, inventory, resource):
+    document = valid_document(resource, inventory)
     document["data"]["type"] = "Sample"
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", document)
@@ -158,16 +158,16 @@ def test_type_of_another_resource_is_a_409(api, inv, resource):
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_document_without_data_is_a_400(api, inv, resource):
-    body = valid_document(resource, inv)["data"]  # The resource object, not wrapped in "data".
+def test_document_without_data_is_a_400(api, inventory, resource):
+    body = valid_document(resource, inventory)["data"]  # The resource object, not wrapped in "data".
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", body)
     assert_error_document(response, 400)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_unknown_attribute_is_a_400_pointing_at_it(api, inv, resource):
-    document = valid_document(resource, inv)
+def test_unknown_attribute_is_a_400_pointing_at_it(api, inventory, resource):
+    document = valid_document(resource, inventory)
     document["data"]["attributes"]["colour"] = "green"
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", document)
@@ -175,8 +175,8 @@ def test_unknown_attribute_is_a_400_pointing_at_it(api, inv, resource):
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_misspelt_attribute_on_patch_is_a_400_and_changes_nothing(api, inv, resource):
-    pk = existing_id(resource, inv)
+def test_misspelt_attribute_on_patch_is_a_400_and_changes_nothing(api, inventory, resource):
+    pk = existing_id(resource, inventory)
     document = {"data": {"type": TYPES[resource], "id": pk, "attributes": {"descripton": "typo"}}}
     with nothing_changes():
         response = api.patch(f"/api/v1/{resource}/{pk}/", document)
@@ -193,8 +193,8 @@ def test_misspelt_attribute_on_patch_is_a_400_and_changes_nothing(api, inv, reso
         ("organizations", "name"),
     ],
 )
-def test_missing_required_attribute_is_a_400_pointing_at_it(api, inv, resource, attribute):
-    document = valid_document(resource, inv)
+def test_missing_required_attribute_is_a_400_pointing_at_it(api, inventory, resource, attribute):
+    document = valid_document(resource, inventory)
     del document["data"]["attributes"][attribute]
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", document)
@@ -202,8 +202,8 @@ def test_missing_required_attribute_is_a_400_pointing_at_it(api, inv, resource, 
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_patch_whose_id_differs_from_the_url_is_a_409(api, inv, resource):
-    pk = existing_id(resource, inv)
+def test_patch_whose_id_differs_from_the_url_is_a_409(api, inventory, resource):
+    pk = existing_id(resource, inventory)
     other_id = "00000000-0000-0000-0000-000000000001" if resource == "nodes" else "999999"
     document = {"data": {"type": TYPES[resource], "id": other_id, "attributes": {}}}
     with nothing_changes():
@@ -219,7 +219,7 @@ def test_patch_whose_id_differs_from_the_url_is_a_409(api, inv, resource):
     ["colour=green", "filter[colour]=green", "include=colour", "sort=colour", "sort=-colour"],
 )
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_unknown_query_parameter_is_a_400(api, inv, resource, query):
+def test_unknown_query_parameter_is_a_400(api, inventory, resource, query):
     response = api.get(f"/api/v1/{resource}/?{query}")
     assert_error_document(response, 400)
 
@@ -231,7 +231,7 @@ MALFORMED_IDS = ["abc", "12abc", "-1", "1.5", "99999999999999999999999", "000000
 
 @pytest.mark.parametrize("bad_id", MALFORMED_IDS)
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_malformed_or_unknown_id_in_url_is_a_404(api, inv, resource, bad_id):
+def test_malformed_or_unknown_id_in_url_is_a_404(api, inventory, resource, bad_id):
     url = f"/api/v1/{resource}/{bad_id}/"
     document = {"data": {"type": TYPES[resource], "id": bad_id, "attributes": {}}}
     with nothing_changes():
@@ -246,35 +246,37 @@ def test_malformed_or_unknown_id_in_url_is_a_404(api, inv, resource, bad_id):
      "installations/{}/node", "memberships/{}/user", "users/{}/memberships"],
 )
 @pytest.mark.parametrize("bad_id", ["abc", "99999999999999999999999"])
-def test_malformed_id_in_related_route_is_a_404(api, inv, route, bad_id):
+def test_malformed_id_in_related_route_is_a_404(api, inventory, route, bad_id):
     assert_error_document(api.get("/api/v1/" + route.format(bad_id) + "/"), 404)
 
 
 # --- Business rules -------------------------------------------------------------------
 
 
-def _installation(inv, start_s, end_s=None, node=None, room=None):
+def _installation(inventory, start_s, end_s=None, node=None, room=None):
     attributes = {"from_timestamp_s": start_s}
     if end_s is not None:
         attributes["to_timestamp_s"] = end_s
     return _document(
         "Installation", attributes,
-        node=_rel("Node", (node or inv.node).pk), room=_rel("Room", (room or inv.room).pk),
+        node=_rel("Node", (node or inventory.node).pk), room=_rel("Room", (room or inventory.room).pk),
     )
 
 
-def test_installation_overlapping_another_of_the_same_node_is_a_400_at_its_start(api, inv):
+def test_installation_overlapping_another_of_the_same_node_is_a_400_at_its_start(api, inventory):
     # The fixture installation runs from 2024-01-01 on; this one from 2023-12 into 2024.
     start = int(datetime(2023, 12, 1, tzinfo=UTC).timestamp())
     end = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp())
+    next_door = make_room(site=inventory.site)
     with nothing_changes():
-        response = api.post("/api/v1/installations/", _installation(inv, start, end, room=make_room(site=inv.site)))
+        response = api.post("/api/v1/installations/", _installation(inventory, start, end, room=next_door))
     assert_error_document(response, 400, pointer="/data/attributes/from_timestamp_s")
 
 
-def test_moving_an_installation_onto_another_of_its_node_is_a_400(api, inv):
+def test_moving_an_installation_onto_another_of_its_node_is_a_400(api, inventory):
     earlier = make_installation(
-        inv.node, inv.room, from_time=datetime(2023, 1, 1, tzinfo=UTC), to_time=datetime(2023, 6, 1, tzinfo=UTC)
+        inventory.node, inventory.room,
+        from_time=datetime(2023, 1, 1, tzinfo=UTC), to_time=datetime(2023, 6, 1, tzinfo=UTC),
     )
     document = {"data": {"type": "Installation", "id": str(earlier.pk),
                          "attributes": {"to_timestamp_s": int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())}}}
@@ -283,74 +285,74 @@ def test_moving_an_installation_onto_another_of_its_node_is_a_400(api, inv):
     assert_error_document(response, 400)
 
 
-def test_installation_of_a_node_in_another_organizations_room_is_a_400(api, owner, inv, other_organization):
+def test_installation_of_a_node_in_another_organizations_room_is_a_400(api, owner, inventory, other_organization):
     # The owner owns both organizations, so this is the rule speaking, not the scope.
     Membership.objects.create(user=owner, organization=other_organization, role=Membership.Role.OWNER)
     foreign_room = make_room(operator=other_organization)
     with nothing_changes():
-        response = api.post(
-            "/api/v1/installations/", _installation(inv, SPARE_INSTALLATION_START_S, node=inv.spare_node, room=foreign_room)
-        )
+        response = api.post("/api/v1/installations/", _installation(
+            inventory, SPARE_INSTALLATION_START_S, node=inventory.spare_node, room=foreign_room
+        ))
     assert_error_document(response, 400)
     pointers = {error.get("source", {}).get("pointer", "") for error in response.json()["errors"]}
     assert any(pointer.endswith("/room") for pointer in pointers), pointers
 
 
 @pytest.mark.parametrize("length_s", [0, -3600])
-def test_installation_ending_before_it_starts_is_a_400(api, inv, length_s):
+def test_installation_ending_before_it_starts_is_a_400(api, inventory, length_s):
     start = SPARE_INSTALLATION_START_S
     with nothing_changes():
         response = api.post(
-            "/api/v1/installations/", _installation(inv, start, start + length_s, node=inv.spare_node)
+            "/api/v1/installations/", _installation(inventory, start, start + length_s, node=inventory.spare_node)
         )
     assert_error_document(response, 400, pointer="/data/attributes/to_timestamp_s")
 
 
-def test_duplicate_site_name_within_an_organization_is_a_400(api, inv):
-    document = valid_document("sites", inv)
-    document["data"]["attributes"]["name"] = inv.site.name
+def test_duplicate_site_name_within_an_organization_is_a_400(api, inventory):
+    document = valid_document("sites", inventory)
+    document["data"]["attributes"]["name"] = inventory.site.name
     with nothing_changes():
         response = api.post("/api/v1/sites/", document)
     assert_error_document(response, 400)
 
 
-def test_renaming_a_site_to_a_sibling_name_is_a_400(api, inv):
-    sibling = make_site(operator=inv.organization, name="Altbau")
-    document = {"data": {"type": "Site", "id": str(inv.site.pk), "attributes": {"name": sibling.name}}}
+def test_renaming_a_site_to_a_sibling_name_is_a_400(api, inventory):
+    sibling = make_site(operator=inventory.organization, name="Altbau")
+    document = {"data": {"type": "Site", "id": str(inventory.site.pk), "attributes": {"name": sibling.name}}}
     with nothing_changes():
-        response = api.patch(f"/api/v1/sites/{inv.site.pk}/", document)
+        response = api.patch(f"/api/v1/sites/{inventory.site.pk}/", document)
     assert_error_document(response, 400)
 
 
-def test_site_name_taken_in_another_organization_is_free(api, owner, inv, other_organization):
+def test_site_name_taken_in_another_organization_is_free(api, owner, inventory, other_organization):
     Membership.objects.create(user=owner, organization=other_organization, role=Membership.Role.OWNER)
-    document = valid_document("sites", inv)
-    document["data"]["attributes"]["name"] = inv.site.name
+    document = valid_document("sites", inventory)
+    document["data"]["attributes"]["name"] = inventory.site.name
     document["data"]["relationships"]["operator"] = _rel("Organization", other_organization.pk)
     assert api.post("/api/v1/sites/", document).status_code == 201
 
 
-def test_duplicate_room_name_within_a_site_is_a_400(api, inv):
-    document = valid_document("rooms", inv)
-    document["data"]["attributes"]["name"] = inv.room.name
+def test_duplicate_room_name_within_a_site_is_a_400(api, inventory):
+    document = valid_document("rooms", inventory)
+    document["data"]["attributes"]["name"] = inventory.room.name
     with nothing_changes():
         response = api.post("/api/v1/rooms/", document)
     assert_error_document(response, 400)
 
 
 @pytest.mark.parametrize("spelling", [str.lower, str.upper])
-def test_duplicate_node_eui64_is_a_400(api, inv, spelling):
-    make_node(owner=inv.organization, eui64="70b3d57ed00000ab")
-    document = valid_document("nodes", inv)
+def test_duplicate_node_eui64_is_a_400(api, inventory, spelling):
+    make_node(owner=inventory.organization, eui64="70b3d57ed00000ab")
+    document = valid_document("nodes", inventory)
     document["data"]["attributes"]["eui64"] = spelling("70b3d57ed00000ab")
     with nothing_changes():
         response = api.post("/api/v1/nodes/", document)
     assert_error_document(response, 400, pointer="/data/attributes/eui64")
 
 
-def test_node_with_the_id_of_another_node_is_a_400(api, inv):
-    document = valid_document("nodes", inv)
-    document["data"]["id"] = str(inv.node.pk)
+def test_node_with_the_id_of_another_node_is_a_400(api, inventory):
+    document = valid_document("nodes", inventory)
+    document["data"]["id"] = str(inventory.node.pk)
     with nothing_changes():
         response = api.post("/api/v1/nodes/", document)
     assert_error_document(response, 400)
@@ -359,33 +361,33 @@ def test_node_with_the_id_of_another_node_is_a_400(api, inv):
 @pytest.mark.parametrize(
     "eui64", ["", "zz", "70b3d57ed000001", "70b3d57ed00000011", "70b3d57ed000000g", "70 b3 d5 7e d0 00 00 01"]
 )
-def test_node_with_malformed_eui64_is_a_400(api, inv, eui64):
-    document = valid_document("nodes", inv)
+def test_node_with_malformed_eui64_is_a_400(api, inventory, eui64):
+    document = valid_document("nodes", inventory)
     document["data"]["attributes"]["eui64"] = eui64
     with nothing_changes():
         response = api.post("/api/v1/nodes/", document)
     assert_error_document(response, 400, pointer="/data/attributes/eui64")
 
 
-def test_node_with_malformed_id_is_a_400(api, inv):
-    document = valid_document("nodes", inv)
+def test_node_with_malformed_id_is_a_400(api, inventory):
+    document = valid_document("nodes", inventory)
     document["data"]["id"] = "node-1"
     with nothing_changes():
         response = api.post("/api/v1/nodes/", document)
     assert_error_document(response, 400)
 
 
-def test_second_membership_of_the_same_person_is_a_400(api, inv, owner):
-    document = valid_document("memberships", inv)
+def test_second_membership_of_the_same_person_is_a_400(api, inventory, owner):
+    document = valid_document("memberships", inventory)
     document["data"]["relationships"]["user"] = _rel("User", owner.pk)
     with nothing_changes():
         response = api.post("/api/v1/memberships/", document)
     assert_error_document(response, 400)
 
 
-def test_duplicate_organization_name_is_a_400(api, inv):
-    document = valid_document("organizations", inv)
-    document["data"]["attributes"]["name"] = inv.organization.name
+def test_duplicate_organization_name_is_a_400(api, inventory):
+    document = valid_document("organizations", inventory)
+    document["data"]["attributes"]["name"] = inventory.organization.name
     with nothing_changes():
         response = api.post("/api/v1/organizations/", document)
     assert_error_document(response, 400, pointer="/data/attributes/name")
@@ -446,9 +448,9 @@ _SHAPE_CASES = [(r, m) for r in RESOURCES for m in SHAPE_MUTATIONS] + [
 
 
 @pytest.mark.parametrize(("resource", "mutation"), _SHAPE_CASES)
-def test_body_of_the_wrong_shape_is_refused_without_a_500(api, inv, resource, mutation):
+def test_body_of_the_wrong_shape_is_refused_without_a_500(api, inventory, resource, mutation):
     mutate = {**SHAPE_MUTATIONS, **RELATIONSHIP_MUTATIONS}[mutation]
-    body = mutate(copy.deepcopy(valid_document(resource, inv)))
+    body = mutate(copy.deepcopy(valid_document(resource, inventory)))
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", json.dumps(body), content_type="application/vnd.api+json")
     assert response.status_code in (400, 409), response.content[:500]
@@ -489,8 +491,8 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(("resource", "attribute", "value"), BAD_VALUES)
-def test_attribute_of_the_wrong_kind_is_a_400_pointing_at_it(api, inv, resource, attribute, value):
-    document = valid_document(resource, inv)
+def test_attribute_of_the_wrong_kind_is_a_400_pointing_at_it(api, inventory, resource, attribute, value):
+    document = valid_document(resource, inventory)
     document["data"]["attributes"][attribute] = value
     with nothing_changes():
         response = api.post(f"/api/v1/{resource}/", document)
@@ -508,8 +510,8 @@ def test_attribute_of_the_wrong_kind_is_a_400_pointing_at_it(api, inv, resource,
         ("nodes", "eui64", "not an eui"),
     ],
 )
-def test_patch_with_an_attribute_of_the_wrong_kind_is_a_400(api, inv, resource, attribute, value):
-    pk = existing_id(resource, inv)
+def test_patch_with_an_attribute_of_the_wrong_kind_is_a_400(api, inventory, resource, attribute, value):
+    pk = existing_id(resource, inventory)
     document = {"data": {"type": TYPES[resource], "id": pk, "attributes": {attribute: value}}}
     with nothing_changes():
         response = api.patch(f"/api/v1/{resource}/{pk}/", document)

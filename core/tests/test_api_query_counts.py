@@ -181,3 +181,29 @@ def test_paged_list_costs_the_same_statements_as_a_whole_one(owner_client, inven
     assert len(paged_document["data"]) == 1 < len(whole_document["data"])
     paged_count, whole_count = len(paged), len(whole)
     assert paged_count == whole_count, f"most repeated:\n{_most_repeated(whole)}"
+
+
+ROUTES = {
+    "Organization": "organizations", "Membership": "memberships", "User": "users", "Address": "addresses",
+    "Site": "sites", "Room": "rooms", "Installation": "installations", "Node": "nodes",
+    "Model": "models", "Quantity": "quantities",
+}
+
+
+def _shown(document: dict) -> dict:
+    # The moment of the query differs between two requests by design.
+    attributes = {k: v for k, v in document.get("attributes", {}).items() if k != "query_timestamp_s"}
+    relationships = {k: v.get("data") for k, v in document.get("relationships", {}).items()}
+    return {"attributes": attributes, "relationships": relationships}
+
+
+@pytest.mark.parametrize("url", LISTS_WITH_INCLUDES)
+def test_included_documents_show_what_their_own_route_shows(owner_client, inventory, url):
+    # Prefetching for a constant statement count must not trim what an
+    # included document shows (a node's sample count, its installations).
+    inventory.grow_to(FEW)
+    _, document = _read(owner_client, url)
+    assert document["included"]
+    for included in document["included"]:
+        _, own = _read(owner_client, f"/api/v1/{ROUTES[included['type']]}/{included['id']}/")
+        assert _shown(included) == _shown(own["data"]), f"{included['type']} {included['id']}"
