@@ -8,7 +8,7 @@ query parameters are valid — is decided here, once.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import Prefetch, ProtectedError
 from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework_json_api import views
 
 from core import scoping
+from core.api.fields import ScopedManyRelatedField
 from core.api.params import QueryParameterValidation, ResourceParser
 from managair.errors import Conflict
 
@@ -52,6 +53,15 @@ class ScopedViewSet(views.ModelViewSet):
     #: Translates model field names in validation errors to attribute names.
     error_fields: dict = {}
 
+    #: serializer class -> the view that serves it (filled as views are defined),
+    #: so that included documents are loaded as their own route loads them.
+    _view_for_serializer: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.scope is not None and getattr(cls, "serializer_class", None) is not None:
+            ScopedViewSet._view_for_serializer.setdefault(cls.serializer_class, cls)
+
     def get_queryset(self):
         user = self.request.user
         queryset = type(self).scope(user)
@@ -61,7 +71,36 @@ class ScopedViewSet(views.ModelViewSet):
                 if not _exists(parent_scope(user), parent_id):
                     raise NotFound()
                 queryset = queryset.filter(**{field: parent_id})
-        return self.prepare(queryset)
+        return self.prefetch_includes(self.prepare(queryset))
+
+    def prefetch_includes(self, queryset):
+        """Load what ``include=`` asks for in one query per path segment,
+        through the scope and ``prepare()`` of the view that serves it, so an
+        included document is the one its own route would give."""
+        include = self.request.query_params.get("include", "")
+        prefetches: dict[str, Prefetch] = {}
+        for path in filter(None, (part.strip() for part in include.split(","))):
+            serializer_class = self.get_serializer_class()
+            lookup = ""
+            for segment in path.split("."):
+                field = serializer_class._declared_fields.get(segment)
+                target = getattr(serializer_class, "included_serializers", {}).get(segment)
+                view_class = self._view_for_serializer.get(target)
+                if field is None or view_class is None:
+                    break  # DJA answers an unknown include path with a 400.
+                many = isinstance(field, ScopedManyRelatedField)
+                attribute = field.source or segment  # unbound fields have no source yet
+                name = f"visible_{attribute}" if many else attribute
+                if f"{lookup}{name}" not in prefetches:
+                    related = view_class(request=self.request, kwargs={}, format_kwarg=None, action="list")
+                    prefetches[f"{lookup}{name}"] = Prefetch(
+                        f"{lookup}{attribute}",
+                        related.prepare(view_class.scope(self.request.user)),
+                        to_attr=name if many else None,
+                    )
+                lookup = f"{lookup}{name}__"
+                serializer_class = target
+        return _replace_prefetches(queryset, prefetches) if prefetches else queryset
 
     def filter_queryset(self, queryset):
         # Filters narrow lists; on a single object only the parameters'
@@ -124,6 +163,24 @@ class ScopedViewSet(views.ModelViewSet):
             self.error_fields.get(field, field) if field != "__all__" else "non_field_errors": messages
             for field, messages in error.message_dict.items()
         }
+
+
+def _replace_prefetches(queryset, prefetches: dict):
+    """Add ``prefetches`` in place of what ``prepare()`` loaded the same
+    relations with (a select_related object is never prefetched again)."""
+    kept = [
+        lookup
+        for lookup in queryset._prefetch_related_lookups
+        if getattr(lookup, "prefetch_to", lookup) not in prefetches
+    ]
+    queryset = queryset.prefetch_related(None).prefetch_related(*kept, *prefetches.values())
+    selected = queryset.query.select_related
+    if isinstance(selected, dict):
+        queryset = queryset.select_related(None)
+        still_selected = [relation for relation in selected if relation not in prefetches]
+        if still_selected:
+            queryset = queryset.select_related(*still_selected)
+    return queryset
 
 
 def destroy_or_409(instance) -> None:

@@ -60,7 +60,7 @@ class ScopedRelatedField(ResourceRelatedField):
 def visible_prefetch(relation: str, scope, user) -> Prefetch:
     """Prefetch a to-many relation through its scope, into ``visible_<relation>``,
     which ``ScopedManyRelatedField`` then trusts without another query."""
-    return Prefetch(relation, scope(user).only("pk"), to_attr=f"visible_{relation}")
+    return Prefetch(relation, scope(user), to_attr=f"visible_{relation}")
 
 
 class ScopedManyRelatedField(ManyRelatedField):

@@ -1,7 +1,7 @@
 """The resource endpoints of ``/api/v1/``: HTTP wired to scopes and services."""
 
 import django_filters
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from drf_spectacular_jsonapi.schemas.openapi import JsonApiAutoSchema
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
@@ -67,7 +67,7 @@ class ProtocolViewSet(CatalogViewSet):
 class NodeModelViewSet(CatalogViewSet):
     """Kinds of sensor nodes (catalog: everybody reads, staff write)."""
 
-    queryset = NodeModel.objects.prefetch_related(Prefetch("quantities", Quantity.objects.only("pk")))
+    queryset = NodeModel.objects.prefetch_related("quantities")
     serializer_class = serializers.NodeModelSerializer
     ordering_fields = ("name", "manufacturer")
 

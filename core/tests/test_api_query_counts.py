@@ -63,7 +63,8 @@ class Inventory:
         self.protocols.append(Protocol.objects.create(identifier=f"PROTOCOL{n}"))
         # The owner belongs to one more organization; the organization has one more member.
         Membership.objects.create(user=self.owner, organization=make_organization(), role=Membership.Role.OWNER)
-        make_user(organization=self.organization)
+        # No password: hashing one would cost more than the whole request.
+        make_user(organization=self.organization, password=None)
         self.sites.append(make_site(operator=self.organization))
         self.rooms.append(make_room(site=self.sites[n % SPREAD]))
         node = make_node(
@@ -170,7 +171,11 @@ def test_list_costs_the_same_statements_for_30_rows_as_for_3(owner_client, inven
     assert many_count == few_count, (
         f"{few_count} statements for {FEW} rows, {many_count} for {MANY}; most repeated:\n{_most_repeated(many)}"
     )
-    assert many_count <= MOST_STATEMENTS_PER_LIST, "\n".join(many)
+    # Each included type loads itself as its own route does (a query, plus
+    # its relationships' prefetches): the bar is PERFORMANCE.md's for plain
+    # lists, a few more for every type an include adds.
+    included_types = len(url.split("include=")[1].split(",")) if "include=" in url else 0
+    assert many_count <= MOST_STATEMENTS_PER_LIST + 2 * included_types, "\n".join(many)
 
 
 @pytest.mark.parametrize("url", ["/api/v1/nodes/?page[size]=1", "/api/v1/installations/?page[size]=1"])
