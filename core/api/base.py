@@ -74,32 +74,30 @@ class ScopedViewSet(views.ModelViewSet):
         return self.prefetch_includes(self.prepare(queryset))
 
     def prefetch_includes(self, queryset):
-        """Load what ``include=`` asks for in one query per path segment,
-        through the scope and ``prepare()`` of the view that serves it, so an
-        included document is the one its own route would give."""
-        include = self.request.query_params.get("include", "")
-        prefetches: dict[str, Prefetch] = {}
-        for path in filter(None, (part.strip() for part in include.split(","))):
-            serializer_class = self.get_serializer_class()
-            lookup = ""
-            for segment in path.split("."):
-                field = serializer_class._declared_fields.get(segment)
-                target = getattr(serializer_class, "included_serializers", {}).get(segment)
-                view_class = self._view_for_serializer.get(target)
-                if field is None or view_class is None:
-                    break  # DJA answers an unknown include path with a 400.
-                many = isinstance(field, ScopedManyRelatedField)
-                attribute = field.source or segment  # unbound fields have no source yet
-                name = f"visible_{attribute}" if many else attribute
-                if f"{lookup}{name}" not in prefetches:
-                    related = view_class(request=self.request, kwargs={}, format_kwarg=None, action="list")
-                    prefetches[f"{lookup}{name}"] = Prefetch(
-                        f"{lookup}{attribute}",
-                        related.prepare(view_class.scope(self.request.user)),
-                        to_attr=name if many else None,
-                    )
-                lookup = f"{lookup}{name}__"
-                serializer_class = target
+        """Load what ``include=`` asks for in one query per included type and
+        level, through the scope and ``prepare()`` of the view that serves it,
+        so an included document is the one its own route would give."""
+        paths = [part.strip().split(".") for part in self.request.query_params.get("include", "").split(",")]
+        return self._include(queryset, self.get_serializer_class(), [path for path in paths if path[0]])
+
+    def _include(self, queryset, serializer_class, paths: list[list[str]]):
+        prefetches = {}
+        for segment in dict.fromkeys(path[0] for path in paths):
+            field = serializer_class._declared_fields.get(segment)
+            target = getattr(serializer_class, "included_serializers", {}).get(segment)
+            view_class = self._view_for_serializer.get(target)
+            if field is None or view_class is None:
+                continue  # DJA answers an unknown include path with a 400.
+            related = view_class(request=self.request, kwargs={}, format_kwarg=None, action="list")
+            related_queryset = self._include(
+                related.prepare(view_class.scope(self.request.user)),
+                target,
+                [path[1:] for path in paths if path[0] == segment and len(path) > 1],
+            )
+            attribute = field.source or segment  # unbound fields have no source yet
+            many = isinstance(field, ScopedManyRelatedField)
+            name = f"visible_{attribute}" if many else attribute
+            prefetches[name] = Prefetch(attribute, related_queryset, to_attr=name if many else None)
         return _replace_prefetches(queryset, prefetches) if prefetches else queryset
 
     def filter_queryset(self, queryset):
