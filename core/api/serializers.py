@@ -133,7 +133,7 @@ class MembershipSerializer(ModelSerializer):
     # Any registered user may be added (como-ui finds them by e-mail first);
     # the organization must be one the caller can see.
     user = ResourceRelatedField(queryset=User.objects.filter(is_active=True))
-    organization = ScopedRelatedField(scope=scoping.organizations)
+    organization = ScopedRelatedField(scope=scoping.organizations, model=Organization)
 
     included_serializers = {"user": UserSerializer, "organization": OrganizationSerializer}
 
@@ -160,8 +160,8 @@ class AddressSerializer(ModelSerializer):
 
 
 class SiteSerializer(ModelSerializer):
-    operator = ScopedRelatedField(scope=scoping.organizations)
-    address = ScopedRelatedField(scope=scoping.addresses, required=False, allow_null=True)
+    operator = ScopedRelatedField(scope=scoping.organizations, model=Organization)
+    address = ScopedRelatedField(scope=scoping.addresses, model=Address, required=False, allow_null=True)
     rooms = scoped_many(Room, scoping.rooms)
 
     included_serializers = {
@@ -176,7 +176,7 @@ class SiteSerializer(ModelSerializer):
 
 
 class RoomSerializer(ModelSerializer):
-    site = ScopedRelatedField(scope=scoping.sites)
+    site = ScopedRelatedField(scope=scoping.sites, model=Site)
     installations = scoped_many(Installation, scoping.installations)
 
     included_serializers = {"site": SiteSerializer, "installations": "core.api.serializers.InstallationSerializer"}
@@ -209,7 +209,7 @@ class NodeSerializer(WithTimeseries, ModelSerializer):
     timeseries = drf.SerializerMethodField()
     protocol = ResourceRelatedField(queryset=Protocol.objects.all())
     model = ResourceRelatedField(queryset=NodeModel.objects.all())
-    owner = ScopedRelatedField(scope=scoping.organizations)
+    owner = ScopedRelatedField(scope=scoping.organizations, model=Organization)
     installations = scoped_many(Installation, scoping.installations)
 
     included_serializers = {
@@ -244,8 +244,8 @@ class InstallationSerializer(WithTimeseries, ModelSerializer):
     timeseries = drf.SerializerMethodField()
     image = drf.ImageField(read_only=True)
     # A public installation's node stays private: non-members see null.
-    node = ScopedRelatedField(scope=scoping.nodes, hide_invisible=True)
-    room = ScopedRelatedField(scope=scoping.rooms)
+    node = ScopedRelatedField(scope=scoping.nodes, model=Node, hide_invisible=True)
+    room = ScopedRelatedField(scope=scoping.rooms, model=Room)
 
     included_serializers = {"node": NodeSerializer, "room": RoomSerializer}
 
