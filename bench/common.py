@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -171,6 +172,9 @@ def setup_django(env: dict) -> None:
         sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
+
+    # The benchmark serves no static files; whitenoise's hint about them is noise here.
+    warnings.filterwarnings("ignore", message="No directory at")
 
     django.setup()
     call_command("migrate", verbosity=0)

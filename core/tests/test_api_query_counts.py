@@ -3,6 +3,8 @@ it shows (../shared/PERFORMANCE.md: at most 10 whatever the page size).
 
 Each list is read once with 3 rows of everything and once with 30, as an
 owner sending a token, so that authentication is counted as in production.
+A page costs what the whole list costs, and the prefetching that keeps the
+count constant must not trim the documents it loads for ``include``.
 """
 
 import re
@@ -63,7 +65,7 @@ class Inventory:
         self.protocols.append(Protocol.objects.create(identifier=f"PROTOCOL{n}"))
         # The owner belongs to one more organization; the organization has one more member.
         Membership.objects.create(user=self.owner, organization=make_organization(), role=Membership.Role.OWNER)
-        # No password: hashing one would cost more than the whole request.
+        # No password: hashing 30 of them would take longer than the rest of the test.
         make_user(organization=self.organization, password=None)
         self.sites.append(make_site(operator=self.organization))
         self.rooms.append(make_room(site=self.sites[n % SPREAD]))
