@@ -14,10 +14,9 @@ from django.utils import timezone
 from rest_framework import serializers as drf
 from rest_framework.validators import UniqueValidator
 from rest_framework_json_api import serializers
-from rest_framework_json_api.relations import ResourceRelatedField
 
 from core import scoping
-from core.api.fields import Eui64Field, ScopedRelatedField, UnixSecondsField, scoped_many
+from core.api.fields import Eui64Field, ScopedRelatedField, TypedRelatedField, UnixSecondsField, scoped_many
 from core.api.samples import latest_sample_document
 from core.models import (
     Address,
@@ -80,7 +79,7 @@ class ProtocolSerializer(ModelSerializer):
 
 
 class NodeModelSerializer(ModelSerializer):
-    quantities = ResourceRelatedField(many=True, queryset=Quantity.objects.all(), required=False)
+    quantities = TypedRelatedField(many=True, queryset=Quantity.objects.all(), required=False)
 
     included_serializers = {"quantities": QuantitySerializer}
 
@@ -132,7 +131,7 @@ class MembershipSerializer(ModelSerializer):
     organization_name = drf.CharField(source="organization.name", read_only=True)
     # Any registered user may be added (como-ui finds them by e-mail first);
     # the organization must be one the caller can see.
-    user = ResourceRelatedField(queryset=User.objects.filter(is_active=True))
+    user = TypedRelatedField(queryset=User.objects.filter(is_active=True))
     organization = ScopedRelatedField(scope=scoping.organizations, model=Organization)
 
     included_serializers = {"user": UserSerializer, "organization": OrganizationSerializer}
@@ -207,8 +206,8 @@ class NodeSerializer(WithTimeseries, ModelSerializer):
     sample_count = drf.IntegerField(read_only=True)
     latest_sample = drf.SerializerMethodField()
     timeseries = drf.SerializerMethodField()
-    protocol = ResourceRelatedField(queryset=Protocol.objects.all())
-    model = ResourceRelatedField(queryset=NodeModel.objects.all())
+    protocol = TypedRelatedField(queryset=Protocol.objects.all())
+    model = TypedRelatedField(queryset=NodeModel.objects.all())
     owner = ScopedRelatedField(scope=scoping.organizations, model=Organization)
     installations = scoped_many(Installation, scoping.installations)
 
@@ -281,7 +280,7 @@ class InstallationSerializer(WithTimeseries, ModelSerializer):
 class FidelitySerializer(ModelSerializer):
     last_contact_s = UnixSecondsField(source="last_contact", read_only=True)
     last_check_s = UnixSecondsField(source="last_check", read_only=True)
-    node = ResourceRelatedField(read_only=True)
+    node = TypedRelatedField(read_only=True)
 
     included_serializers = {"node": NodeSerializer}
 
