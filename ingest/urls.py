@@ -1,3 +1,10 @@
-"""Sample intake for gateways (filled in by issue 3/8)."""
+"""``/ingest/v1/``: where gateways send samples."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from ingest import views
+
+urlpatterns = [
+    path("ingest/", views.ingest, name="ingest"),
+    path("ingest", views.ingest),
+]

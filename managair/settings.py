@@ -305,6 +305,19 @@ INSTALLATION_IMAGE_MAX_BYTES = env_int("INSTALLATION_IMAGE_MAX_BYTES", 5_000_000
 NODE_FIDELITY = env_bool("NODE_FIDELITY", False)
 IOTDP_INTEGRATION = env_bool("IOTDP_INTEGRATION", False)
 
+# --- Ingest (see README, "Ingest") ------------------------------------------------
+# "token": gateways send an ingest key (Authorization: Bearer …). "none": anyone
+# who reaches the ingest path may write any node; only for an ingest server
+# reachable from the gateway network alone.
+INGEST_AUTH = env_choice("INGEST_AUTH", ["token", "none"], "token")
+INGEST_MAX_BATCH_SIZE = env_int("INGEST_MAX_BATCH_SIZE", 10_000, minimum=1)
+# A 10,000-sample batch is about 2.5 MB as clair-ttn formats it.
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
+# How far a sample's timestamp may lie ahead of the server's clock.
+INGEST_MAX_FUTURE_S = env_int("INGEST_MAX_FUTURE_S", 300, minimum=0)
+# Requests per minute per ingest key and worker process; 0 switches the limit off.
+INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 6000, minimum=0)
+
 # Stadtpuls forwarding (see ../shared/INTEGRATIONS.md; used by integrations/stadtpuls).
 STADTPULS = {
     "SUPABASE_URL": env_str("SP_SUPABASE_URL"),

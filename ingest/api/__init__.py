@@ -1,0 +1,1 @@
+"""The ingest-keys resource of /api/v1/: owners manage the keys their gateways send."""
