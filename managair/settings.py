@@ -81,6 +81,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+if INGEST_ONLY:
+    # Gateways need no static files, languages, CSRF or framing rules, and
+    # every middleware costs time on each of their many small requests. (The
+    # session, user and message ones stay: the admin's and allauth's system
+    # checks require them, and they do nothing until a view asks.)
+    _NOT_FOR_GATEWAYS = {
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.middleware.locale.LocaleMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    }
+    MIDDLEWARE = [m for m in MIDDLEWARE if m not in _NOT_FOR_GATEWAYS]
 
 ROOT_URLCONF = "managair.urls"
 
