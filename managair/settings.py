@@ -94,6 +94,11 @@ if INGEST_ONLY:
     }
     MIDDLEWARE = [m for m in MIDDLEWARE if m not in _NOT_FOR_GATEWAYS]
 
+# Messages wait for the next page in the session, not in a cookie: the admin
+# shows a new ingest key once in a message, and it must not travel in a
+# (signed, not encrypted) cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "managair.urls"
 
 TEMPLATES = [
