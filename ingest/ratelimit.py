@@ -38,7 +38,11 @@ def _forget_old(window: int) -> None:
     for key in [k for k, (start, _) in _windows.items() if start != window]:
         del _windows[key]
     if len(_windows) >= _MAX_KEYS:
+        # Flooded with keys within one minute: keep the busiest tenth, so that
+        # a stream of made-up keys cannot reset a real key's count.
+        busiest = sorted(_windows.items(), key=lambda entry: entry[1][1], reverse=True)[: _MAX_KEYS // 10]
         _windows.clear()
+        _windows.update(busiest)
 
 
 def reset() -> None:

@@ -14,6 +14,7 @@ written); a batch runs in one transaction. Other databases (SQLite, for
 trying Managair out) take a slower ORM path with the same behaviour.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -59,15 +60,30 @@ def store(batch: Batch, key_hash: str | None, *, publish: bool) -> Stored:
                 continue
             if isinstance(exc, IntegrityError):
                 # A node deleted while its samples were being stored.
-                raise IngestError(409, [error(
-                    409, "conflict", "Concurrent change", "The inventory changed while storing; send again.",
-                )]) from exc
+                raise IngestError(
+                    409,
+                    [
+                        error(
+                            409,
+                            "conflict",
+                            "Concurrent change",
+                            "The inventory changed while storing; send again.",
+                        )
+                    ],
+                ) from exc
             raise
     stored.duplicates += batch.repeated
     if stored.published:
         published = stored.published
-        transaction.on_commit(lambda: sample_published.send(sender=Sample, samples=published))
+        transaction.on_commit(lambda: _publish(published))
     return stored
+
+
+def _publish(samples: list[PublishedSample]) -> None:
+    # The samples are committed: a failing receiver must not turn the
+    # gateway's answer into an error, or it would send them again.
+    # (send_robust logs the receiver's error to "django.dispatch".)
+    sample_published.send_robust(sender=Sample, samples=samples)
 
 
 def _skip_health_check() -> None:
@@ -84,27 +100,50 @@ def _sqlstate(exc: Exception) -> str | None:
     return getattr(exc.__cause__, "sqlstate", None)
 
 
-def _unauthorized() -> IngestError:
-    return IngestError(401, [error(
-        401, "not_authenticated", "Unknown ingest key", "The ingest key is unknown or revoked.",
-    )], {"WWW-Authenticate": 'Bearer realm="ingest"'})
+def key_is_usable(key_hash: str) -> bool:
+    return IngestKey.objects.usable().filter(key_hash=key_hash).exists()
+
+
+def unauthorized() -> IngestError:
+    return IngestError(
+        401,
+        [
+            error(
+                401,
+                "not_authenticated",
+                "Unknown ingest key",
+                "The ingest key is unknown or revoked.",
+            )
+        ],
+        {"WWW-Authenticate": 'Bearer realm="ingest"'},
+    )
 
 
 def _unknown_nodes(batch: Batch, known: set[str]) -> IngestError:
     # A node of another organization is reported exactly like a missing one.
     errors = [
-        error(422, "not_found", "Unknown node", f"No node has the id {batch.node[row]!r}.",
-              _pointer(batch, row, "/relationships/node/data/id"))
-        for row in range(len(batch)) if batch.node[row] not in known
+        error(
+            422,
+            "not_found",
+            "Unknown node",
+            f"No node has the id {batch.node[row]!r}.",
+            _pointer(batch, row, "/relationships/node/data/id"),
+        )
+        for row in range(len(batch))
+        if batch.node[row] not in known
     ]
     return IngestError(422, errors)
 
 
 def _conflicts(batch: Batch, rows: list[int]) -> IngestError:
     errors = [
-        error(409, "conflict", "Conflicting sample",
-              "A sample of this node at this timestamp is already stored with other values.",
-              _pointer(batch, row))
+        error(
+            409,
+            "conflict",
+            "Conflicting sample",
+            "A sample of this node at this timestamp is already stored with other values.",
+            _pointer(batch, row),
+        )
         for row in rows
     ]
     return IngestError(status_of(errors), errors)
@@ -169,14 +208,8 @@ _STORE = """
 """
 
 _PUBLISHED = """
-    ARRAY(
-        SELECT ARRAY[s.id, inst.id, extract(epoch FROM s."timestamp")::int8]
-        FROM stored s JOIN core_installation inst
-          ON inst.node_id = s.node_id AND inst.is_public
-         AND inst.from_time <= s."timestamp" AND s."timestamp" < inst.to_time
-    ),
-    ARRAY(
-        SELECT s.node_id::text
+    (
+        SELECT json_agg(json_build_array(s.id, inst.id, s.node_id, extract(epoch FROM s."timestamp")::int8))
         FROM stored s JOIN core_installation inst
           ON inst.node_id = s.node_id AND inst.is_public
          AND inst.from_time <= s."timestamp" AND s."timestamp" < inst.to_time
@@ -198,9 +231,9 @@ def _sql(template: str, **parts) -> str:
     return template.format(incoming=_INCOMING, **parts)
 
 
-_STORE_WITH_KEY = _sql(_STORE, key=_KEY, published="NULL, NULL")
+_STORE_WITH_KEY = _sql(_STORE, key=_KEY, published="NULL")
 _STORE_WITH_KEY_PUBLISHED = _sql(_STORE, key=_KEY, published=_PUBLISHED)
-_STORE_OPEN = _sql(_STORE, key=_OPEN, published="NULL, NULL")
+_STORE_OPEN = _sql(_STORE, key=_OPEN, published="NULL")
 _STORE_OPEN_PUBLISHED = _sql(_STORE, key=_OPEN, published=_PUBLISHED)
 _FIND_REPEATS = _sql(_REPEATS)
 
@@ -226,9 +259,9 @@ def _store_postgresql(batch: Batch, key_hash: str | None, publish: bool) -> Stor
     with transaction.atomic() if not batch.single else _autocommit():
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            key_ok, complete, known, ours, published_ids, published_nodes = cursor.fetchone()
+            key_ok, complete, known, ours, published = cursor.fetchone()
             if not key_ok:
-                raise _unauthorized()
+                raise unauthorized()
             if not complete:
                 raise _unknown_nodes(batch, set(known))
             stored = Stored(accepted=len(ours), sample_id=ours[0] if ours else None)
@@ -243,8 +276,8 @@ def _store_postgresql(batch: Batch, key_hash: str | None, publish: bool) -> Stor
                         differing.append(row)
                 if differing:
                     raise _conflicts(batch, sorted(differing))
-    if published_ids:
-        stored.published = _published(batch, published_ids, published_nodes)
+    if published:
+        stored.published = _published(batch, json.loads(published) if isinstance(published, str) else published)
     return stored
 
 
@@ -258,16 +291,22 @@ class _autocommit:
         return False
 
 
-def _published(batch: Batch, ids: list, nodes: list[str]) -> list[PublishedSample]:
+def _published(batch: Batch, stored: list[list]) -> list[PublishedSample]:
     rows = {(batch.node[r], batch.timestamp_s[r]): r for r in range(len(batch))}
     published = []
-    for (sample_id, installation_id, timestamp_s), node in zip(ids, nodes, strict=True):
+    for sample_id, installation_id, node, timestamp_s in stored:
         r = rows[(node, timestamp_s)]
-        published.append(PublishedSample(
-            sample_id=sample_id, node_id=node, installation_id=installation_id, timestamp_s=timestamp_s,
-            co2_ppm=batch.co2_ppm[r], temperature_celsius=batch.temperature_celsius[r],
-            rel_humidity_percent=batch.rel_humidity_percent[r],
-        ))
+        published.append(
+            PublishedSample(
+                sample_id=sample_id,
+                node_id=node,
+                installation_id=installation_id,
+                timestamp_s=timestamp_s,
+                co2_ppm=batch.co2_ppm[r],
+                temperature_celsius=batch.temperature_celsius[r],
+                rel_humidity_percent=batch.rel_humidity_percent[r],
+            )
+        )
     return published
 
 
@@ -280,7 +319,7 @@ def _store_generic(batch: Batch, key_hash: str | None, publish: bool) -> Stored:
         if key_hash is not None:
             key = IngestKey.objects.usable().filter(key_hash=key_hash).first()
             if key is None:
-                raise _unauthorized()
+                raise unauthorized()
             IngestKey.objects.filter(pk=key.pk).update(last_used=timezone.now())
             nodes = nodes.filter(owner_id=key.organization_id)
         known = {str(pk) for pk in nodes.values_list("pk", flat=True)}
@@ -307,12 +346,18 @@ def _store_generic(batch: Batch, key_hash: str | None, publish: bool) -> Stored:
         if differing:
             raise _conflicts(batch, differing)
 
-        samples = Sample.objects.bulk_create([
-            Sample(node_id=batch.node[r], timestamp=at[r], co2_ppm=batch.co2_ppm[r],
-                   temperature_celsius=batch.temperature_celsius[r],
-                   rel_humidity_percent=batch.rel_humidity_percent[r])
-            for r in new_rows
-        ])
+        samples = Sample.objects.bulk_create(
+            [
+                Sample(
+                    node_id=batch.node[r],
+                    timestamp=at[r],
+                    co2_ppm=batch.co2_ppm[r],
+                    temperature_celsius=batch.temperature_celsius[r],
+                    rel_humidity_percent=batch.rel_humidity_percent[r],
+                )
+                for r in new_rows
+            ]
+        )
         stored.accepted = len(samples)
         if samples:
             stored.sample_id = samples[0].pk
@@ -330,10 +375,15 @@ def _published_generic(batch: Batch, rows: list[int], samples: list[Sample]) -> 
     for r, sample in zip(rows, samples, strict=True):
         for inst in installations:
             if str(inst.node_id) == batch.node[r] and inst.from_time <= sample.timestamp < inst.to_time:
-                published.append(PublishedSample(
-                    sample_id=sample.pk, node_id=batch.node[r], installation_id=inst.pk,
-                    timestamp_s=batch.timestamp_s[r], co2_ppm=batch.co2_ppm[r],
-                    temperature_celsius=batch.temperature_celsius[r],
-                    rel_humidity_percent=batch.rel_humidity_percent[r],
-                ))
+                published.append(
+                    PublishedSample(
+                        sample_id=sample.pk,
+                        node_id=batch.node[r],
+                        installation_id=inst.pk,
+                        timestamp_s=batch.timestamp_s[r],
+                        co2_ppm=batch.co2_ppm[r],
+                        temperature_celsius=batch.temperature_celsius[r],
+                        rel_humidity_percent=batch.rel_humidity_percent[r],
+                    )
+                )
     return published

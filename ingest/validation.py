@@ -65,8 +65,11 @@ class Batch:
 
     def row(self, i: int) -> tuple:
         return (
-            self.node[i], self.timestamp_s[i], self.co2_ppm[i],
-            self.temperature_celsius[i], self.rel_humidity_percent[i],
+            self.node[i],
+            self.timestamp_s[i],
+            self.co2_ppm[i],
+            self.temperature_celsius[i],
+            self.rel_humidity_percent[i],
         )
 
 
@@ -80,24 +83,55 @@ def parse(body: bytes, max_batch_size: int) -> tuple[list, bool]:
     try:
         document = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IngestError(400, [error(400, "parse_error", "Malformed JSON", f"The body is not valid JSON: {exc}")])
+        raise IngestError(
+            400, [error(400, "parse_error", "Malformed JSON", f"The body is not valid JSON: {exc}")]
+        ) from None
+    except RecursionError:
+        raise IngestError(
+            400, [error(400, "parse_error", "Malformed JSON", "The body is nested too deeply.")]
+        ) from None
     if not isinstance(document, dict) or "data" not in document:
-        raise IngestError(400, [error(
-            400, "invalid", "Not a JSON:API document",
-            'The body must be an object with "data": one Sample object or a list of them.', "",
-        )])
+        raise IngestError(
+            400,
+            [
+                error(
+                    400,
+                    "invalid",
+                    "Not a JSON:API document",
+                    'The body must be an object with "data": one Sample object or a list of them.',
+                    "",
+                )
+            ],
+        )
     data = document["data"]
     if isinstance(data, dict):
         return [data], True
     if not isinstance(data, list) or not data:
-        raise IngestError(400, [error(
-            400, "invalid", "Invalid data", '"data" must be a Sample object or a non-empty list of them.', "/data",
-        )])
+        raise IngestError(
+            400,
+            [
+                error(
+                    400,
+                    "invalid",
+                    "Invalid data",
+                    '"data" must be a Sample object or a non-empty list of them.',
+                    "/data",
+                )
+            ],
+        )
     if len(data) > max_batch_size:
-        raise IngestError(413, [error(
-            413, "too_many_samples", "Batch too large",
-            f"A request may carry at most {max_batch_size} samples; this one has {len(data)}. Split it.", "/data",
-        )])
+        raise IngestError(
+            413,
+            [
+                error(
+                    413,
+                    "too_many_samples",
+                    "Batch too large",
+                    f"A request may carry at most {max_batch_size} samples; this one has {len(data)}. Split it.",
+                    "/data",
+                )
+            ],
+        )
     return data, False
 
 
@@ -115,9 +149,9 @@ def validate(items: list, single: bool, *, max_future_s: int, now: float | None 
     first_seen: dict[tuple[str, int], int] = {}
     node_ids: dict[str, str] = {}
     for i, item in enumerate(items):
+        base = "/data" if single else f"/data/{i}"
         sample = _valid_sample(item, latest[1], node_ids)
         if sample is None:
-            base = "/data" if single else f"/data/{i}"
             sample = _validate_item(item, base, latest, errors)
             if sample is None:
                 continue
@@ -127,11 +161,15 @@ def validate(items: list, single: bool, *, max_future_s: int, now: float | None 
             if same_values(batch.row(earlier), sample):
                 batch.repeated += 1
             else:
-                errors.append(error(
-                    409, "conflict", "Conflicting sample",
-                    f"Item {i} has the node and timestamp of item {batch.index[earlier]} with other values.",
-                    base,
-                ))
+                errors.append(
+                    error(
+                        409,
+                        "conflict",
+                        "Conflicting sample",
+                        f"Item {i} has the node and timestamp of item {batch.index[earlier]} with other values.",
+                        base,
+                    )
+                )
             continue
         first_seen[key] = len(batch.index)
         batch.index.append(i)
@@ -186,12 +224,17 @@ def _valid_sample(item, latest_s: int, node_ids: dict[str, str]) -> tuple | None
             or not EARLIEST_TIMESTAMP_S <= timestamp <= latest_s
             or type(co2) is not int
             or not _CO2.minimum <= co2 <= _CO2.maximum
-            or (temperature is not None and (
-                type(temperature) not in (float, int) or not _TEMPERATURE.minimum <= temperature <= _TEMPERATURE.maximum
-            ))
-            or (humidity is not None and (
-                type(humidity) not in (float, int) or not _HUMIDITY.minimum <= humidity <= _HUMIDITY.maximum
-            ))
+            or (
+                temperature is not None
+                and (
+                    type(temperature) not in (float, int)
+                    or not _TEMPERATURE.minimum <= temperature <= _TEMPERATURE.maximum
+                )
+            )
+            or (
+                humidity is not None
+                and (type(humidity) not in (float, int) or not _HUMIDITY.minimum <= humidity <= _HUMIDITY.maximum)
+            )
         ):
             return None
         node_id = node_ids.get(raw_id)
@@ -199,11 +242,15 @@ def _valid_sample(item, latest_s: int, node_ids: dict[str, str]) -> tuple | None
             node_id = node_ids[raw_id] = str(uuid.UUID(raw_id))
     except (KeyError, TypeError, AttributeError, ValueError):
         return None
-    return (
-        node_id, timestamp, co2,
-        None if temperature is None else float(temperature),
-        None if humidity is None else float(humidity),
-    )
+    return node_id, timestamp, co2, _storable(temperature), _storable(humidity)
+
+
+def _storable(value: float | int | None) -> float | None:
+    # Magnitudes below a millionth are zero to any sensor, and below about
+    # 1e-38 a ``real`` column refuses them (underflow) instead of storing 0.
+    if value is None:
+        return None
+    return 0.0 if abs(value) < 1e-6 else float(value)
 
 
 def _validate_item(item, base: str, latest: tuple[int, int], errors: list[dict]) -> tuple | None:
@@ -211,9 +258,15 @@ def _validate_item(item, base: str, latest: tuple[int, int], errors: list[dict])
         errors.append(error(422, "invalid", "Invalid sample", "A sample must be a JSON object.", base))
         return None
     if item.get("type") != "Sample":
-        errors.append(error(
-            409, "type_conflict", "Wrong type", f'The type must be "Sample", not {item.get("type")!r}.', f"{base}/type",
-        ))
+        errors.append(
+            error(
+                409,
+                "type_conflict",
+                "Wrong type",
+                f'The type must be "Sample", not {item.get("type")!r}.',
+                f"{base}/type",
+            )
+        )
         return None
     count = len(errors)
     attributes = item.get("attributes")
@@ -245,18 +298,36 @@ def _timestamp(value, pointer: str, latest: tuple[int, int], errors: list[dict])
     if value is None:
         errors.append(error(422, "required", "Missing timestamp", "timestamp_s (Unix seconds) is required.", pointer))
     elif not isinstance(value, int) or isinstance(value, bool):
-        errors.append(error(422, "invalid", "Invalid timestamp", "timestamp_s must be an integer (Unix seconds).", pointer))
+        errors.append(
+            error(
+                422,
+                "invalid",
+                "Invalid timestamp",
+                "timestamp_s must be an integer (Unix seconds).",
+                pointer,
+            )
+        )
     elif value < EARLIEST_TIMESTAMP_S:
-        errors.append(error(
-            422, "implausible", "Implausible timestamp",
-            f"timestamp_s {value} lies before 2000-01-01; it must be Unix seconds (not milliseconds).", pointer,
-        ))
+        errors.append(
+            error(
+                422,
+                "implausible",
+                "Implausible timestamp",
+                f"timestamp_s {value} lies before 2000-01-01; it must be Unix seconds (not milliseconds).",
+                pointer,
+            )
+        )
     elif value > latest_s:
-        errors.append(error(
-            422, "implausible", "Timestamp in the future",
-            f"timestamp_s {value} lies {value - now_s} s ahead of the server's clock "
-            f"(at most {latest_s - now_s} s are accepted); check the gateway's clock.", pointer,
-        ))
+        errors.append(
+            error(
+                422,
+                "implausible",
+                "Timestamp in the future",
+                f"timestamp_s {value} lies {value - now_s} s ahead of the server's clock "
+                f"(at most {latest_s - now_s} s are accepted); check the gateway's clock.",
+                pointer,
+            )
+        )
     else:
         return value
     return None
@@ -284,40 +355,62 @@ def _optional_number(attributes: dict, name: str, base: str, errors: list[dict])
         return None
     if not _in_range(name, value, pointer, errors):
         return None
-    return float(value)
+    return _storable(value)
 
 
 def _in_range(name: str, value, pointer: str, errors: list[dict]) -> bool:
     limit = _LIMITS[name]
     if limit.minimum <= value <= limit.maximum and math.isfinite(value):
         return True
-    errors.append(error(
-        422, "out_of_range", f"{name} out of range",
-        f"{name} {value} lies outside {limit.minimum:g}…{limit.maximum:g} {limit.unit}, "
-        "the range the sensors can measure.", pointer,
-    ))
+    errors.append(
+        error(
+            422,
+            "out_of_range",
+            f"{name} out of range",
+            f"{name} {value} lies outside {limit.minimum:g}…{limit.maximum:g} {limit.unit}, "
+            "the range the sensors can measure.",
+            pointer,
+        )
+    )
     return False
 
 
 def _node(relationships, base: str, errors: list[dict]) -> str | None:
     pointer = f"{base}/relationships/node/data"
-    data = relationships.get("node", {}).get("data") if isinstance(relationships, dict) else None
+    node = relationships.get("node") if isinstance(relationships, dict) else None
+    data = node.get("data") if isinstance(node, dict) else None
     if not isinstance(data, dict) or "id" not in data:
-        errors.append(error(
-            422, "required", "Missing node", "A sample needs relationships.node.data = {type: Node, id: <uuid>}.",
-            pointer,
-        ))
+        errors.append(
+            error(
+                422,
+                "required",
+                "Missing node",
+                "A sample needs relationships.node.data = {type: Node, id: <uuid>}.",
+                pointer,
+            )
+        )
         return None
     if data.get("type") != "Node":
-        errors.append(error(
-            409, "type_conflict", "Wrong type", f'The node\'s type must be "Node", not {data.get("type")!r}.',
-            f"{pointer}/type",
-        ))
+        errors.append(
+            error(
+                409,
+                "type_conflict",
+                "Wrong type",
+                f'The node\'s type must be "Node", not {data.get("type")!r}.',
+                f"{pointer}/type",
+            )
+        )
         return None
     try:
         return str(uuid.UUID(data["id"]))
     except (TypeError, ValueError, AttributeError):
-        errors.append(error(
-            422, "not_found", "Unknown node", f"No node has the id {data['id']!r}.", f"{pointer}/id",
-        ))
+        errors.append(
+            error(
+                422,
+                "not_found",
+                "Unknown node",
+                f"No node has the id {data['id']!r}.",
+                f"{pointer}/id",
+            )
+        )
         return None

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ingest import ratelimit
 from ingest.models import hash_key
 from ingest.signals import sample_published
-from ingest.store import Stored, store
+from ingest.store import Stored, key_is_usable, store, unauthorized
 from ingest.validation import Batch, IngestError, error, parse, validate
 
 JSON_API = "application/vnd.api+json"
@@ -26,25 +26,45 @@ _ACCEPTED_TYPES = {JSON_API, "application/json"}
 def ingest(request):
     """POST one Sample or a list of up to INGEST_MAX_BATCH_SIZE samples."""
     if request.method != "POST":
-        response = _errors(IngestError(405, [error(
-            405, "method_not_allowed", "Method not allowed", "The ingest path takes POST only.",
-        )]))
+        response = _errors(
+            IngestError(
+                405,
+                [
+                    error(
+                        405,
+                        "method_not_allowed",
+                        "Method not allowed",
+                        "The ingest path takes POST only.",
+                    )
+                ],
+            )
+        )
         response["Allow"] = "POST"
         return response
     try:
         key_hash = _authenticate(request)
         if key_hash is not None:
             _limit_rate(key_hash)
-        body = _read_body(request)
-        items, single = parse(body, settings.INGEST_MAX_BATCH_SIZE)
-        del body
-        batch = validate(items, single, max_future_s=settings.INGEST_MAX_FUTURE_S)
-        del items
+        batch = _batch(request, key_hash)
         publish = settings.IOTDP_INTEGRATION and sample_published.has_listeners()
         stored = store(batch, key_hash, publish=publish)
     except IngestError as exc:
         return _errors(exc)
     return _answer(batch, stored)
+
+
+def _batch(request, key_hash: str | None) -> Batch:
+    try:
+        body = _read_body(request)
+        items, single = parse(body, settings.INGEST_MAX_BATCH_SIZE)
+        del body
+        return validate(items, single, max_future_s=settings.INGEST_MAX_FUTURE_S)
+    except IngestError:
+        # The key is checked with the samples, in the store's one statement;
+        # a refused request must still not tell a stranger more than 401.
+        if key_hash is not None and not key_is_usable(key_hash):
+            raise unauthorized() from None
+        raise
 
 
 def _authenticate(request) -> str | None:
@@ -54,36 +74,66 @@ def _authenticate(request) -> str | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
-        raise IngestError(401, [error(
-            401, "not_authenticated", "Ingest key required",
-            "Send the gateway's ingest key as 'Authorization: Bearer <key>'.",
-        )], {"WWW-Authenticate": 'Bearer realm="ingest"'})
+        raise IngestError(
+            401,
+            [
+                error(
+                    401,
+                    "not_authenticated",
+                    "Ingest key required",
+                    "Send the gateway's ingest key as 'Authorization: Bearer <key>'.",
+                )
+            ],
+            {"WWW-Authenticate": 'Bearer realm="ingest"'},
+        )
     return hash_key(key)
 
 
 def _limit_rate(key_hash: str) -> None:
     wait = ratelimit.retry_after(key_hash, settings.INGEST_RATE_LIMIT)
     if wait is not None:
-        raise IngestError(429, [error(
-            429, "throttled", "Too many requests",
-            f"This ingest key may send {settings.INGEST_RATE_LIMIT} requests a minute; retry in {wait} s, "
-            "or send samples in batches.",
-        )], {"Retry-After": str(wait)})
+        raise IngestError(
+            429,
+            [
+                error(
+                    429,
+                    "throttled",
+                    "Too many requests",
+                    f"This ingest key may send {settings.INGEST_RATE_LIMIT} requests a minute; retry in {wait} s, "
+                    "or send samples in batches.",
+                )
+            ],
+            {"Retry-After": str(wait)},
+        )
 
 
 def _read_body(request) -> bytes:
     if request.content_type not in _ACCEPTED_TYPES or (
         request.content_type == JSON_API and set(request.content_params) - {"ext", "profile", "charset"}
     ):
-        raise IngestError(415, [error(
-            415, "unsupported_media_type", "Unsupported media type",
-            f"Send the samples as {JSON_API}, not {request.content_type or 'an untyped body'}.",
-        )])
+        raise IngestError(
+            415,
+            [
+                error(
+                    415,
+                    "unsupported_media_type",
+                    "Unsupported media type",
+                    f"Send the samples as {JSON_API}, not {request.content_type or 'an untyped body'}.",
+                )
+            ],
+        )
     limit = settings.INGEST_MAX_BODY_BYTES
-    too_large = IngestError(413, [error(
-        413, "too_large", "Request too large",
-        f"The body may hold at most {limit} bytes; send fewer samples per request.",
-    )])
+    too_large = IngestError(
+        413,
+        [
+            error(
+                413,
+                "too_large",
+                "Request too large",
+                f"The body may hold at most {limit} bytes; send fewer samples per request.",
+            )
+        ],
+    )
     try:
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
             raise too_large

@@ -158,4 +158,3 @@ def test_rotate_action_skips_revoked_keys(staff_client, organization):
     assert IngestKey.objects.count() == 1
     assert _keys_in(_messages(response)) == []
     assert any("Skipped 1 revoked key" in message for message in _messages(response))
-
