@@ -7,6 +7,7 @@ Related routes are the resource's own view narrowed by the parent (see
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
+from core.api import airquality_views as airquality
 from core.api import inventory_views as inventory
 from core.api import timeseries_views as timeseries
 from core.api import views
@@ -74,6 +75,13 @@ related_routes = [
     related("nodes", "node_pk", "timeseries", timeseries.NodeTimeseriesViewSet, {"get": "retrieve"}),
     related(
         "installations", "installation_pk", "timeseries", timeseries.InstallationTimeseriesViewSet, {"get": "retrieve"}
+    ),
+    related("rooms", "room_pk", "airquality", airquality.RoomAirQualityViewSet, {"get": "retrieve"}),
+    # Any segment reaches the view, so that a malformed month is a 400, not a 404.
+    re_path(
+        r"^rooms/(?P<room_pk>[0-9]+)/airquality/(?P<month>[^/]+)/?$",
+        airquality.RoomMonthAirQualityViewSet.as_view({"get": "retrieve"}),
+        name="rooms-airquality-month",
     ),
 ]
 
