@@ -16,6 +16,7 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -204,23 +205,49 @@ def _meta(header: str) -> str:
 def gunicorn(env: dict, port: int = 8765, workers: int = 2):
     """Managair under gunicorn with the container's configuration
     (managair/gunicorn.conf.py), on 127.0.0.1:``port``; yields its base URL."""
+    with serve_wsgi("managair.wsgi", env, port=port, workers=workers) as server:
+        yield server.url
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    master_pid: int
+
+    def worker_pids(self) -> list[int]:
+        """The master's children: its workers (sync workers fork no further)."""
+        pids = []
+        for children in Path(f"/proc/{self.master_pid}/task").glob("*/children"):
+            pids += [int(pid) for pid in children.read_text().split()]
+        return sorted(pids)
+
+
+@contextmanager
+def serve_wsgi(app: str, env: dict, port: int, workers: int | None = 2, ready_path: str = "/healthz"):
+    """The WSGI application ``app`` (gunicorn's ``module:variable``) under
+    gunicorn with managair/gunicorn.conf.py, so that a reference app runs with
+    the same flags as Managair; ``workers=None`` leaves their number to the
+    configuration. Yields a ``Server`` once ``ready_path`` answers 200."""
     log = Path(tempfile.mkstemp(prefix="managair-bench-gunicorn-", suffix=".log")[1])
     server_env = {
         **os.environ, **env,
-        "GUNICORN_WORKERS": str(workers),
         # A worker recycled mid-run would add a cold start to the figures.
         "GUNICORN_MAX_REQUESTS": "0",
     }
+    if workers is None:
+        server_env.pop("GUNICORN_WORKERS", None)
+    else:
+        server_env["GUNICORN_WORKERS"] = str(workers)
     command = [
         sys.executable, "-m", "gunicorn", "-c", "managair/gunicorn.conf.py",
-        "--bind", f"127.0.0.1:{port}", "managair.wsgi",
+        "--bind", f"127.0.0.1:{port}", app,
     ]
     with log.open("wb") as output:
         server = subprocess.Popen(command, cwd=ROOT, env=server_env, stdout=output, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(server, f"{base_url}/healthz", log)
-        yield base_url
+        _wait_until_up(server, f"{base_url}{ready_path}", log)
+        yield Server(url=base_url, master_pid=server.pid)
     finally:
         _stop(server)
         log.unlink(missing_ok=True)
@@ -234,7 +261,7 @@ def _wait_until_up(server: subprocess.Popen, url: str, log: Path, timeout_s: flo
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # A worker still booting on a busy machine.
             pass
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer {url} within {timeout_s:.0f} s:\n{_tail(log)}")
