@@ -31,6 +31,8 @@ from ingest.validation import Batch, IngestError, error, same_values, status_of
 #: SQLSTATEs after which the whole batch may simply be tried again.
 _RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 _ATTEMPTS = 3
+#: "cached plan must not change result type": the prepared statement predates a migration.
+_STALE_PLAN = "0A000"
 
 
 @dataclass(slots=True)
@@ -55,8 +57,10 @@ def store(batch: Batch, key_hash: str | None, *, publish: bool) -> Stored:
         except DatabaseError as exc:
             if _sqlstate(exc) in _RETRYABLE and attempt + 1 < _ATTEMPTS:
                 continue
-            if attempt == 0 and isinstance(exc, OperationalError) and not connection.in_atomic_block:
-                # Most likely the server dropped the kept-alive connection;
+            stale = isinstance(exc, OperationalError) or _sqlstate(exc) == _STALE_PLAN
+            if attempt == 0 and stale and not connection.in_atomic_block:
+                # Most likely the server dropped the kept-alive connection, or
+                # a migration changed the table under the prepared statement;
                 # everything here may be repeated (see _skip_health_check).
                 connection.close()
                 continue
