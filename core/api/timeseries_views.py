@@ -2,12 +2,18 @@
 
 ``filter[from]``/``filter[to]`` choose the window (Unix seconds or ISO-8601);
 installation series are clipped to the installation's span. Lists give each
-series' figures; details add the samples.
+series' figures; details add the series: raw samples, or with ``bucket_size``
+(and ``bucket_tz``) aggregated buckets. ``Accept: text/csv`` or
+``output_format=csv`` on a detail streams the same series as CSV.
 """
+
+from dataclasses import dataclass, replace
+from datetime import UTC, timedelta
 
 from django.db.models import DateTimeField, OuterRef, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers as drf
 from rest_framework.response import Response
@@ -15,11 +21,46 @@ from rest_framework_json_api import serializers
 
 from core import scoping, timeseries
 from core.api.base import ScopedViewSet
-from core.api.params import WINDOW_PARAMETERS, QueryParameterValidation, parameter_error
-from core.api.samples import count_samples, sample_document
+from core.api.params import (
+    SERIES_OPENAPI_PARAMETERS,
+    SERIES_PARAMETERS,
+    WINDOW_PARAMETERS,
+    QueryParameterValidation,
+    parameter_error,
+)
+from core.api.renderers import (
+    BUCKET_HEADER,
+    RAW_HEADER,
+    CSVExport,
+    bucket_csv_rows,
+    celsius,
+    raw_csv_rows,
+    stream_csv,
+)
+from core.api.samples import count_samples
 from core.api.views import InventoryPagination
 from core.models import Sample
 from core.timestamps import to_unix
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    """What a request asks of a series: its window and, if aggregated, the buckets."""
+
+    window: timeseries.Window
+    bucketing: timeseries.Bucketing | None
+
+    def clipped(self, clip) -> "SeriesQuery":
+        return replace(self, window=clip(self.window))
+
+
+def series_query_or_400(request) -> SeriesQuery:
+    try:
+        return SeriesQuery(
+            timeseries.window_from_query(request.query_params), timeseries.bucketing_from_query(request.query_params)
+        )
+    except timeseries.WindowError as error:
+        raise parameter_error(error.parameter, str(error)) from None
 
 
 def window_or_400(request) -> timeseries.Window:
@@ -29,11 +70,68 @@ def window_or_400(request) -> timeseries.Window:
         raise parameter_error(error.parameter, str(error)) from None
 
 
-def samples_or_400(node_id, window) -> list[dict]:
+def series_or_400(node_id, query: SeriesQuery) -> list[dict]:
+    """The series as the JSON documents embed it: sample or bucket objects."""
     try:
-        return [sample_document(*row) for row in timeseries.raw_samples(node_id, window)]
+        if query.bucketing is None:
+            return sample_documents(timeseries.raw_samples(node_id, query.window))
+        return bucket_documents(timeseries.bucket_rows(node_id, query.window, query.bucketing))
     except timeseries.WindowError as error:
         raise parameter_error(error.parameter, str(error)) from None
+
+
+def series_csv(node_id, query: SeriesQuery, name: str):
+    """The series as a streamed CSV attachment named after ``name`` and the
+    window. Not bounded by TIMESERIES_MAX_POINTS: exporting more than a JSON
+    answer may hold is what it is for, and streaming keeps memory flat."""
+    window = query.window
+    filename = f"{name}_{_compact(window.start)}_{_compact(window.end - _ONE_SECOND)}"
+    if query.bucketing is None:
+        rows = raw_csv_rows(timeseries.iter_raw_samples(node_id, window))
+        return stream_csv(RAW_HEADER, rows, f"{filename}.csv")
+    rows = bucket_csv_rows(timeseries.iter_bucket_rows(node_id, window, query.bucketing))
+    return stream_csv(BUCKET_HEADER, rows, f"{filename}_{query.bucketing.size}.csv")
+
+
+def sample_documents(rows: list[tuple]) -> list[dict]:
+    """``core.timeseries.RAW_COLUMNS`` rows as ``core.api.samples.sample_document``
+    makes them, in one comprehension: 30 days are 43,200 of them."""
+    return [
+        {
+            "id": id_,
+            "timestamp_s": seconds,
+            "co2_ppm": co2,
+            "temperature_celsius": None if temperature is None else f"{temperature:.1f}",
+            "rel_humidity_percent": humidity,
+            "measurement_status": status,
+        }
+        for id_, seconds, co2, temperature, humidity, status in rows
+    ]
+
+
+def bucket_documents(rows: list[tuple]) -> list[dict]:
+    documents = []
+    for row in rows:
+        document = dict(zip(timeseries.BUCKET_COLUMNS, row, strict=True))
+        for figure in ("temperature_celsius_mean", "temperature_celsius_min", "temperature_celsius_max"):
+            document[figure] = celsius(document[figure])
+        documents.append(document)
+    return documents
+
+
+def sample_count(series: list[dict], query: SeriesQuery) -> int:
+    return len(series) if query.bucketing is None else sum(bucket["count"] for bucket in series)
+
+
+def _compact(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def safe_filename(text: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text) or "series"
+
+
+_ONE_SECOND = timedelta(seconds=1)
 
 
 class _SeriesSerializer(serializers.Serializer):
@@ -41,7 +139,9 @@ class _SeriesSerializer(serializers.Serializer):
     query_timestamp_s = drf.IntegerField()
     from_timestamp_s = drf.IntegerField()
     to_timestamp_s = drf.IntegerField()
-    samples = drf.ListField(required=False)
+    samples = drf.ListField(
+        required=False, help_text="The window's samples in time order, or with `bucket_size` its non-empty buckets."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,15 +166,24 @@ class InstallationTimeseriesSerializer(_SeriesSerializer):
         resource_name = "Installation-Timeseries"
 
 
-@extend_schema_view(
-    list=extend_schema(parameters=WINDOW_PARAMETERS), retrieve=extend_schema(parameters=WINDOW_PARAMETERS)
-)
-class _TimeseriesViewSet(ScopedViewSet):
-    """Series figures in lists, samples in details."""
+def series_schema(serializer, *, parameters=()) -> dict:
+    """``extend_schema`` arguments of a detail that serves a series: the
+    series parameters, and CSV as a plain text body, not the JSON document.
+    ``serializer`` is an instance: the JSON:API schema names its response
+    after the instance's class."""
+    return {
+        "parameters": [*parameters, *WINDOW_PARAMETERS, *SERIES_OPENAPI_PARAMETERS],
+        "responses": {200: serializer, (200, "text/csv"): OpenApiTypes.STR},
+    }
+
+
+class _TimeseriesViewSet(CSVExport, ScopedViewSet):
+    """Series figures in lists, samples or buckets in details."""
 
     pagination_class = InventoryPagination
     filter_backends = [QueryParameterValidation]
     http_method_names = ["get", "head", "options"]
+    extra_query_parameters = {"retrieve": SERIES_PARAMETERS}
 
     def series(self, obj, window: timeseries.Window, sample_count: int, samples=None) -> dict:
         document = {
@@ -98,13 +207,19 @@ class _TimeseriesViewSet(ScopedViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         obj = self.get_object()
-        window = self.window_of(obj, window_or_400(request))
-        samples = samples_or_400(self.node_id_of(obj), window)
-        document = self.series(obj, window, len(samples), samples)
+        query = series_query_or_400(request).clipped(lambda window: self.window_of(obj, window))
+        if self.csv_requested:
+            return series_csv(self.node_id_of(obj), query, self.csv_name(obj))
+        samples = series_or_400(self.node_id_of(obj), query)
+        document = self.series(obj, query.window, sample_count(samples, query), samples)
         serializer = self.get_serializer(document, context={**self.get_serializer_context(), "with_samples": True})
         return Response(serializer.data)
 
 
+@extend_schema_view(
+    list=extend_schema(parameters=WINDOW_PARAMETERS),
+    retrieve=extend_schema(**series_schema(NodeTimeseriesSerializer())),
+)
 class NodeTimeseriesViewSet(_TimeseriesViewSet):
     """A node's samples in a window (members only)."""
 
@@ -129,6 +244,9 @@ class NodeTimeseriesViewSet(_TimeseriesViewSet):
     def window_of(self, node, window):
         return window
 
+    def csv_name(self, node) -> str:
+        return safe_filename(node.alias or str(node.pk))
+
     def annotate_counts(self, nodes, window):
         counted = Sample.objects.filter(
             node_id=OuterRef("pk"), timestamp__gte=window.start, timestamp__lt=window.end
@@ -136,6 +254,10 @@ class NodeTimeseriesViewSet(_TimeseriesViewSet):
         return nodes.annotate(window_sample_count=count_samples(counted))
 
 
+@extend_schema_view(
+    list=extend_schema(parameters=WINDOW_PARAMETERS),
+    retrieve=extend_schema(**series_schema(InstallationTimeseriesSerializer())),
+)
 class InstallationTimeseriesViewSet(_TimeseriesViewSet):
     """An installation's samples in a window, clipped to the installation's span."""
 
@@ -157,6 +279,9 @@ class InstallationTimeseriesViewSet(_TimeseriesViewSet):
 
     def window_of(self, installation, window):
         return window.clipped_to(installation)
+
+    def csv_name(self, installation) -> str:
+        return f"installation-{installation.pk}"
 
     def annotate_counts(self, installations, window):
         counted = Sample.objects.filter(
