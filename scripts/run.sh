@@ -8,7 +8,7 @@ export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
 
 "$PY" manage.py migrate --noinput -v 0
-if [ "$("$PY" manage.py shell -c 'from user_manager.models import Organization; print(Organization.objects.exists())')" = "False" ]; then
+if [ "$("$PY" manage.py shell -v 0 -c 'from user_manager.models import Organization; print(Organization.objects.exists())')" = "False" ]; then
     echo "Loading the demo data (a month of samples; takes a few seconds) ..."
     "$PY" manage.py load_demo
 fi
