@@ -125,10 +125,24 @@ def owning_organization_id(obj):
     raise TypeError(f"No owning organization for {type(obj).__name__}")
 
 
-def can_change(user, obj) -> bool:
-    if isinstance(obj, Address):
-        # Shared by whoever's sites use it: its creator, or an owner of one.
-        return obj.created_by_id == user.pk or obj.sites.filter(
-            operator_id__in=owned_organization_ids(user)
-        ).exists()
+def can_change(user, obj, *, deleting: bool = False) -> bool:
+    """Whether ``user`` may change (or, with ``deleting``, delete) ``obj``."""
+    match obj:
+        case Address():
+            # Shared by whoever's sites use it: its creator, or an owner of one.
+            return obj.created_by_id == user.pk or obj.sites.filter(
+                operator_id__in=owned_organization_ids(user)
+            ).exists()
+        case User():
+            # People change only their own name.
+            return obj.pk == user.pk
+        case Membership() if deleting and obj.user_id == user.pk:
+            # Anyone may leave an organization; owners manage the rest.
+            return True
     return is_owner(user, owning_organization_id(obj))
+
+
+def can_change_catalog(user) -> bool:
+    """Quantities, protocols and node models are shared by every
+    organization: staff keep them."""
+    return bool(user and user.is_authenticated and user.is_staff)

@@ -122,7 +122,7 @@ class ScopedViewSet(views.ModelViewSet):
     # --- writes ------------------------------------------------------------
 
     def may_change(self, obj) -> bool:
-        return scoping.can_change(self.request.user, obj)
+        return scoping.can_change(self.request.user, obj, deleting=self.request.method == "DELETE")
 
     def owning_organization_id(self, validated_data: dict, instance=None):
         """The organization a created or changed object will belong to."""

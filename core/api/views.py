@@ -30,9 +30,7 @@ class InventoryPagination(JsonApiPageNumberPagination):
 
 class StaffWritesOnly(permissions.BasePermission):
     def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return bool(request.user and request.user.is_staff)
+        return request.method in permissions.SAFE_METHODS or scoping.can_change_catalog(request.user)
 
 
 class CatalogViewSet(views.ModelViewSet):
@@ -142,12 +140,6 @@ class MembershipViewSet(ScopedViewSet):
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("organization") or instance.organization).pk
 
-    def may_change(self, membership):
-        # Anyone may leave; owners manage the rest.
-        if self.request.method == "DELETE" and membership.user_id == self.request.user.pk:
-            return True
-        return super().may_change(membership)
-
     def perform_update(self, serializer):
         self.authorize_write(serializer)
         role = serializer.validated_data.get("role", serializer.instance.role)
@@ -208,9 +200,6 @@ class UserViewSet(ScopedViewSet):
             visible_prefetch("memberships", scoping.memberships, user),
         )
 
-    def may_change(self, user):
-        return user.pk == self.request.user.pk
-
     def authorize_write(self, serializer):
-        if serializer.instance.pk != self.request.user.pk:
+        if not scoping.can_change(self.request.user, serializer.instance):
             raise PermissionDenied("Users change only their own name.")
