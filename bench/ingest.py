@@ -40,7 +40,15 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ingest_reference  # noqa: E402
-from bench.common import PRODUCTION_ENV, machine_facts, postgres, serve_wsgi, setup_django, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    PRODUCTION_ENV,
+    machine_facts,
+    memory_kb,
+    postgres,
+    serve_wsgi,
+    setup_django,
+    table,
+)
 
 PATH = "/ingest/v1/ingest/"
 NODES = 1000
@@ -333,15 +341,6 @@ def samples_per_s(runs: list[dict]) -> float:
 
 
 # --- 3. Memory of one 10,000-sample batch ------------------------------------------------------
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
 
 
 def measure_big_batch(env: dict, port: int, key: str, nodes: list[str], latest_s: int) -> dict:
