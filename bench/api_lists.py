@@ -56,6 +56,7 @@ def seed(samples_per_node: int) -> str:
     from django.db import connection, transaction
     from rest_framework.authtoken.models import Token
 
+    from core import hourly
     from core.models import Installation, Node, NodeModel, Protocol, Room, Site, derive_node_id
     from user_manager.models import Membership, Organization, User
 
@@ -88,6 +89,7 @@ def seed(samples_per_node: int) -> str:
                 [FIRST_SAMPLE, samples_per_node],
             )
         token = Token.objects.create(user=owner).key
+    hourly.refresh()  # as the task cluster would within minutes
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return token

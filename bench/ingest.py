@@ -455,6 +455,14 @@ def main() -> None:
         nodes, key = seed()
         from django.db import connection
 
+        if os.environ.get("BENCH_HOURLY_TRIGGERS") == "0":
+            # What keeping hourly summaries costs ingest: the same run without their triggers.
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE core_sample DISABLE TRIGGER USER")
+        if os.environ.get("BENCH_SQL_AFTER_SEED"):
+            with connection.cursor() as cursor:
+                cursor.execute(open(os.environ["BENCH_SQL_AFTER_SEED"]).read())
+
         pg_version = connection.pg_version // 10000
         connection.close()  # The servers' workers hold their own.
         with ingest_reference.connect() as reference_db:

@@ -123,6 +123,7 @@ def seed() -> Seeded:
     from django.db import connection, transaction
     from rest_framework.authtoken.models import Token
 
+    from core import hourly
     from core.models import Installation, Node, NodeModel, Protocol, Room, Site, derive_node_id
     from user_manager.models import Membership, Organization, User
 
@@ -161,6 +162,10 @@ def seed() -> Seeded:
                 f"INSERT INTO {REFERENCE_TABLE} SELECT node_id, timestamp, co2_ppm, temperature_celsius,"
                 " rel_humidity_percent FROM core_sample"
             )
+    # As the task cluster would within minutes of the COPY.
+    started = time.perf_counter()
+    hours = hourly.refresh()
+    print(f"hourly summaries: {hours:,} hours recomputed in {time.perf_counter() - started:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return Seeded(token=token, node=str(node.pk), installation=installation.pk, room=room.pk)

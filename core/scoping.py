@@ -17,7 +17,7 @@ scope that the user may not change is forbidden (403).
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
-from core.models import Address, Installation, Node, NodeFidelity, Room, Site
+from core.models import Address, FidelityEvent, Installation, Node, NodeFidelity, Room, Site
 from user_manager.models import Membership, Organization, User
 
 # --- The user's organizations ---------------------------------------------------
@@ -86,6 +86,10 @@ def nodes(user) -> QuerySet[Node]:
 
 def fidelity(user) -> QuerySet[NodeFidelity]:
     return NodeFidelity.objects.filter(node__owner_id__in=member_organization_ids(user))
+
+
+def fidelity_events(user) -> QuerySet[FidelityEvent]:
+    return FidelityEvent.objects.filter(node__owner_id__in=member_organization_ids(user))
 
 
 def memberships(user) -> QuerySet[Membership]:

@@ -20,9 +20,10 @@ from functools import cache
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Count, Func, IntegerField, Max, Min
+from django.db.models import Func, IntegerField, Max, Min
 from django.utils import timezone
 
+from core import hourly
 from core.models import Installation, Sample
 from core.timestamps import from_unix
 
@@ -79,16 +80,6 @@ def window_from_query(params, *, now: datetime | None = None) -> Window:
 
 def _samples(node_id, window: Window):
     return Sample.objects.filter(node_id=node_id, timestamp__gte=window.start, timestamp__lt=window.end)
-
-
-def summary(node_id, window: Window) -> dict:
-    """Count and time span of the samples in a window (one indexed query)."""
-    if window.is_empty:
-        return {"sample_count": 0, "first": None, "last": None}
-    figures = _samples(node_id, window).aggregate(
-        sample_count=Count("pk"), first=Min("timestamp"), last=Max("timestamp")
-    )
-    return figures
 
 
 SAMPLE_COLUMNS = ("id", "timestamp", "co2_ppm", "temperature_celsius", "rel_humidity_percent", "measurement_status")
@@ -293,16 +284,6 @@ def _bucket_rows(node_id, window, bucketing, span, *, stream: bool) -> Iterator[
                 yield _rounded(row)
 
 
-# Means and percentiles are rounded to one decimal: finer than any of the
-# sensors resolves (1 ppm, 0.1 °C, 0.5 %), and the same on both paths.
-_FIGURES = """
-    count(*) AS sample_count, avg(co2_ppm)::float8, min(co2_ppm), max(co2_ppm),
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY co2_ppm),
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY co2_ppm),
-    avg(temperature_celsius), min(temperature_celsius), max(temperature_celsius),
-    avg(rel_humidity_percent), min(rel_humidity_percent), max(rel_humidity_percent)
-"""
-
 # Minutes and ten minutes: each bucket holds a sample or a few, so grouping
 # the window's rows (one sort) beats a lookup per bucket. date_bin from a
 # local midnight is exact in every zone since 2000: no zone's UTC offset has
@@ -348,6 +329,11 @@ _PROBE_STEP = {"1h": "30 minutes", "1d": "1 hour", "1w": "24 hours", "1mo": "24 
 
 
 def _bucket_sql(node_id, window: Window, bucketing: Bucketing, span) -> tuple[str, dict]:
+    if bucketing.size == "1h" and hourly.whole_hour_zone(bucketing.tz.key):
+        # Clipped to the hours holding samples: hours past the summaries'
+        # horizon are read one by one.
+        first, last = hourly.floor_hour(span[0]), hourly.floor_hour(span[1]) + hourly.HOUR
+        return hourly.bucket_sql(node_id, max(window.start, first), min(window.end, last))
     params = {
         "node": node_id, "start": window.start, "end": window.end, "tz": bucketing.tz.key,
         "first": span[0], "last": span[1],
@@ -358,18 +344,17 @@ def _bucket_sql(node_id, window: Window, bucketing: Bucketing, span) -> tuple[st
     else:
         template = _GROUPED
         params["step"] = f"{_FIXED_SECONDS[bucketing.size]} seconds"
-    return template.format(figures=_FIGURES, table=Sample._meta.db_table), params
+    return template.format(figures=hourly.FIGURES, table=Sample._meta.db_table), params
 
 
-def _round1(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
+# Means and percentiles are rounded to one decimal: finer than any of the
+# sensors resolves (1 ppm, 0.1 °C, 0.5 %), and the same on both paths.
 def _rounded(row: tuple) -> tuple:
     start_s, count, co2_mean, co2_min, co2_max, co2_median, co2_p90, t_mean, t_min, t_max, h_mean, h_min, h_max = row
     return (
-        start_s, count, _round1(co2_mean), co2_min, co2_max, _round1(co2_median), _round1(co2_p90),
-        _round1(t_mean), t_min, t_max, _round1(h_mean), h_min, h_max,
+        start_s, count, round(co2_mean, 1), co2_min, co2_max, round(co2_median, 1), round(co2_p90, 1),
+        None if t_mean is None else round(t_mean, 1), t_min, t_max,
+        None if h_mean is None else round(h_mean, 1), h_min, h_max,
     )  # fmt: skip
 
 

@@ -324,6 +324,12 @@ Q_CLUSTER = {
     "save_limit": 500,
     "label": "Tasks",
 }
+# With Redis, task clusters on several hosts share one queue; without, the
+# queue lives in the primary database (django-q2's ORM broker).
+Q_BROKER_URL = env_secret("Q_BROKER_URL")
+if Q_BROKER_URL:
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = Q_BROKER_URL
 
 # --- Managair features ------------------------------------------------------------
 # Raw time-series answers above this many points are refused (aggregate instead);
@@ -331,6 +337,12 @@ Q_CLUSTER = {
 TIMESERIES_MAX_POINTS = env_int("TIMESERIES_MAX_POINTS", 100_000, minimum=1)
 INSTALLATION_IMAGE_MAX_BYTES = env_int("INSTALLATION_IMAGE_MAX_BYTES", 5_000_000, minimum=1)
 NODE_FIDELITY = env_bool("NODE_FIDELITY", False)
+# A node is alive while its last sample arrived within this period, missing
+# within twice it, dead beyond (organizations may set their own).
+FIDELITY_ALIVE_PERIOD_S = env_int("FIDELITY_ALIVE_PERIOD_S", 2 * 3600, minimum=60)
+FIDELITY_CHECK_MINUTES = env_int("FIDELITY_CHECK_MINUTES", 5, minimum=1)
+# While a node stays down, its owners are reminded at most this often (0: never).
+FIDELITY_REMINDER_PERIOD_S = env_int("FIDELITY_REMINDER_PERIOD_S", 24 * 3600, minimum=0)
 IOTDP_INTEGRATION = env_bool("IOTDP_INTEGRATION", False)
 
 # --- Ingest (see README, "Ingest") ------------------------------------------------

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh requirements.txt
 export DEBUG="${DEBUG:-1}"
+# The demo watches its nodes (status changes e-mailed to the console).
+export NODE_FIDELITY="${NODE_FIDELITY:-1}"
 PORT="${PORT:-8000}"
 
 "$PY" manage.py migrate --noinput -v 0

@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.models import Address, FidelityEvent, Installation, Node, NodeFidelity, Room, Site
 from managair.admin_inlines import LabelledAutocompleteInline, LabelledFormSet
-from core.models import Address, Installation, Node, NodeFidelity, Room, Site
 
 
 class InstallationFormSet(LabelledFormSet):
@@ -180,7 +180,7 @@ class InstallationAdmin(admin.ModelAdmin):
 class NodeFidelityAdmin(admin.ModelAdmin):
     """Written by ingest and the scheduled check, read by staff."""
 
-    list_display = ("node", "owner", "fidelity", "last_contact", "last_check")
+    list_display = ("node", "owner", "fidelity", "last_contact", "last_notified")
     list_select_related = ("node__owner",)
     list_filter = ("fidelity",)
     search_fields = ("node__eui64", "node__alias", "node__owner__name")
@@ -194,3 +194,20 @@ class NodeFidelityAdmin(admin.ModelAdmin):
     @admin.display(ordering="node__owner__name")
     def owner(self, fidelity):
         return fidelity.node.owner
+
+
+@admin.register(FidelityEvent)
+class FidelityEventAdmin(admin.ModelAdmin):
+    """The check's record of status changes: read, never written by hand."""
+
+    list_display = ("timestamp", "node", "old", "new")
+    list_select_related = ("node",)
+    list_filter = ("new",)
+    search_fields = ("node__eui64", "node__alias", "node__owner__name")
+    date_hierarchy = "timestamp"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

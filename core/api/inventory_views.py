@@ -2,7 +2,7 @@
 
 import django_filters
 from django.conf import settings
-from django.db.models import OuterRef
+from django.db.models import F, OuterRef, Subquery, Value
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers as drf
@@ -18,7 +18,6 @@ from core.api.params import INCLUDE_TIMESERIES, SERIES_PARAMETERS
 from core.api.renderers import CSVExport
 from core.api.samples import (
     annotate_latest_sample,
-    count_samples,
     include_timeseries_requested,
 )
 from core.api.timeseries_views import (
@@ -29,7 +28,8 @@ from core.api.timeseries_views import (
     series_schema,
 )
 from core.api.views import InventoryPagination
-from core.models import Installation, Node, NodeFidelity, Room, Sample, Site
+from core.hourly import EARLIEST, LATEST, SampleCount
+from core.models import FidelityCheck, FidelityEvent, Installation, Node, NodeFidelity, Room, Sample, Site
 from core.services import IMAGE_FORMATS, installation_set_image
 
 
@@ -160,7 +160,9 @@ class NodeViewSet(IncludeTimeseries, ScopedViewSet):
 
     def prepare(self, queryset):
         samples = Sample.objects.filter(node_id=OuterRef("pk"))
-        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
+        queryset = annotate_latest_sample(queryset, samples).annotate(
+            sample_count=SampleCount(F("pk"), Value(EARLIEST), Value(LATEST))
+        )
         return queryset.select_related("protocol", "model", "owner").prefetch_related(
             visible_prefetch("installations", scoping.installations, self.request.user)
         )
@@ -221,7 +223,9 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
         samples = Sample.objects.filter(
             node_id=OuterRef("node_id"), timestamp__gte=OuterRef("from_time"), timestamp__lt=OuterRef("to_time")
         )
-        queryset = annotate_latest_sample(queryset, samples).annotate(sample_count=count_samples(samples))
+        queryset = annotate_latest_sample(queryset, samples).annotate(
+            sample_count=SampleCount(F("node_id"), F("from_time"), F("to_time"))
+        )
         return queryset.select_related("room")
 
     def owning_organization_id(self, validated_data, instance=None):
@@ -271,4 +275,34 @@ class FidelityViewSet(ScopedViewSet):
     http_method_names = ["get", "head", "options"]
 
     def prepare(self, queryset):
-        return queryset.select_related("node").order_by("node__alias", "node_id")
+        latest_check = FidelityCheck.objects.filter(id=1).values("checked_at")
+        return (
+            queryset.select_related("node")
+            .annotate(last_check=Subquery(latest_check))
+            .order_by("node__alias", "node_id")
+        )
+
+
+class FidelityEventFilter(django_filters.FilterSet):
+    organization = django_filters.NumberFilter(field_name="node__owner")
+    node = django_filters.ModelChoiceFilter(queryset=_visible(scoping.nodes))
+
+    class Meta:
+        model = FidelityEvent
+        fields = ("organization", "node")
+
+
+class FidelityEventViewSet(ScopedViewSet):
+    """Changes of nodes' fidelity, newest first (members only)."""
+
+    scope = staticmethod(scoping.fidelity_events)
+    member_only = True
+    serializer_class = serializers.FidelityEventSerializer
+    pagination_class = InventoryPagination
+    filterset_class = FidelityEventFilter
+    ordering_fields = ("timestamp_s",)
+    ordering_aliases = {"timestamp_s": "timestamp"}
+    http_method_names = ["get", "head", "options"]
+
+    def prepare(self, queryset):
+        return queryset.select_related("node")

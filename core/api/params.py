@@ -125,10 +125,15 @@ class AliasedOrdering(OrderingFilter):
 
     def get_ordering(self, request, queryset, view):
         ordering = super().get_ordering(request, queryset, view)
-        aliases = getattr(view, "ordering_aliases", {})
-        if not ordering or not aliases:
+        if not ordering:
             return ordering
-        return [
+        aliases = getattr(view, "ordering_aliases", {})
+        ordering = [
             ("-" if term.startswith("-") else "") + aliases.get(term.lstrip("-"), term.lstrip("-"))
             for term in ordering
         ]
+        # Rows equal in every requested term (events of one check share their
+        # time) need a fixed order, or pages repeat and skip them.
+        if not {"pk", "-pk"} & set(ordering):
+            ordering.append("pk")
+        return ordering

@@ -1,7 +1,6 @@
 """Samples as the API embeds them: plain objects, not resources."""
 
-from django.db.models import Count, IntegerField, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Subquery
 
 from core.timeseries import SAMPLE_COLUMNS
 from core.timestamps import to_unix
@@ -37,14 +36,6 @@ def latest_sample_document(row) -> dict | None:
     if getattr(row, "latest_id", None) is None:
         return None
     return sample_document(*(getattr(row, f"latest_{column}") for column in SAMPLE_COLUMNS))
-
-
-def count_samples(samples) -> Coalesce:
-    """The number of ``samples`` (filtered by ``OuterRef``) as an annotation."""
-    # COUNT(*), not COUNT(id): id is not in the (node, timestamp) index, and
-    # counting it would visit every sample's heap page.
-    counted = samples.order_by().values("node_id").annotate(n=Count("*")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def include_timeseries_requested(request) -> bool:

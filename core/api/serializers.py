@@ -20,6 +20,7 @@ from core.api.fields import Eui64Field, ScopedRelatedField, TypedRelatedField, U
 from core.api.samples import latest_sample_document
 from core.models import (
     Address,
+    FidelityEvent,
     Installation,
     Node,
     NodeFidelity,
@@ -280,7 +281,8 @@ class InstallationSerializer(WithTimeseries, ModelSerializer):
 
 class FidelitySerializer(ModelSerializer):
     last_contact_s = UnixSecondsField(source="last_contact", read_only=True)
-    last_check_s = UnixSecondsField(source="last_check", read_only=True)
+    # All nodes are checked together: the latest check (annotated by the view).
+    last_check_s = UnixSecondsField(source="last_check", read_only=True, default=None)
     node = TypedRelatedField(read_only=True)
 
     included_serializers = {"node": NodeSerializer}
@@ -289,6 +291,19 @@ class FidelitySerializer(ModelSerializer):
         model = NodeFidelity
         resource_name = "Fidelity"
         fields = ("fidelity", "last_contact_s", "last_check_s", "node")
+
+
+class FidelityEventSerializer(ModelSerializer):
+    timestamp_s = UnixSecondsField(source="timestamp", read_only=True)
+    node = TypedRelatedField(read_only=True)
+
+    included_serializers = {"node": NodeSerializer}
+
+    class Meta:
+        model = FidelityEvent
+        resource_name = "FidelityEvent"
+        fields = ("old", "new", "timestamp_s", "node")
+        read_only_fields = ("old", "new")
 
 
 _INSTALLATION_ATTRIBUTES = {"from_time": "from_timestamp_s", "to_time": "to_timestamp_s"}

@@ -10,7 +10,7 @@ series' figures; details add the series: raw samples, or with ``bucket_size``
 from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
 
-from django.db.models import DateTimeField, OuterRef, Value
+from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -37,9 +37,8 @@ from core.api.renderers import (
     raw_csv_rows,
     stream_csv,
 )
-from core.api.samples import count_samples
 from core.api.views import InventoryPagination
-from core.models import Sample
+from core.hourly import SampleCount
 from core.timestamps import to_unix
 
 
@@ -110,13 +109,19 @@ def sample_documents(rows: list[tuple]) -> list[dict]:
 
 
 def bucket_documents(rows: list[tuple]) -> list[dict]:
-    documents = []
-    for row in rows:
-        document = dict(zip(timeseries.BUCKET_COLUMNS, row, strict=True))
-        for figure in ("temperature_celsius_mean", "temperature_celsius_min", "temperature_celsius_max"):
-            document[figure] = celsius(document[figure])
-        documents.append(document)
-    return documents
+    # Positional, in one pass: a year by hours is 8,760 of these.
+    return [
+        {
+            "bucket_start_s": start_s, "count": count,
+            "co2_ppm_mean": co2_mean, "co2_ppm_min": co2_min, "co2_ppm_max": co2_max,
+            "co2_ppm_median": co2_median, "co2_ppm_p90": co2_p90,
+            "temperature_celsius_mean": celsius(t_mean), "temperature_celsius_min": celsius(t_min),
+            "temperature_celsius_max": celsius(t_max),
+            "rel_humidity_percent_mean": h_mean, "rel_humidity_percent_min": h_min, "rel_humidity_percent_max": h_max,
+        }
+        for start_s, count, co2_mean, co2_min, co2_max, co2_median, co2_p90, t_mean, t_min, t_max, h_mean, h_min, h_max
+        in rows
+    ]  # fmt: skip
 
 
 def sample_count(series: list[dict], query: SeriesQuery) -> int:
@@ -248,10 +253,9 @@ class NodeTimeseriesViewSet(_TimeseriesViewSet):
         return safe_filename(node.alias or str(node.pk))
 
     def annotate_counts(self, nodes, window):
-        counted = Sample.objects.filter(
-            node_id=OuterRef("pk"), timestamp__gte=window.start, timestamp__lt=window.end
+        return nodes.annotate(
+            window_sample_count=SampleCount(F("pk"), Value(window.start), Value(window.end))
         )
-        return nodes.annotate(window_sample_count=count_samples(counted))
 
 
 @extend_schema_view(
@@ -284,9 +288,10 @@ class InstallationTimeseriesViewSet(_TimeseriesViewSet):
         return f"installation-{installation.pk}"
 
     def annotate_counts(self, installations, window):
-        counted = Sample.objects.filter(
-            node_id=OuterRef("node_id"),
-            timestamp__gte=Greatest(OuterRef("from_time"), Value(window.start, DateTimeField())),
-            timestamp__lt=Least(OuterRef("to_time"), Value(window.end, DateTimeField())),
+        return installations.annotate(
+            window_sample_count=SampleCount(
+                F("node_id"),
+                Greatest(F("from_time"), Value(window.start, DateTimeField())),
+                Least(F("to_time"), Value(window.end, DateTimeField())),
+            )
         )
-        return installations.annotate(window_sample_count=count_samples(counted))

@@ -35,6 +35,7 @@ router.register("rooms", inventory.RoomViewSet, basename="room")
 router.register("nodes", inventory.NodeViewSet, basename="node")
 router.register("installations", inventory.InstallationViewSet, basename="installation")
 router.register("fidelity", inventory.FidelityViewSet, basename="fidelity")
+router.register("fidelity-events", inventory.FidelityEventViewSet, basename="fidelityevent")
 router.register("node-timeseries", timeseries.NodeTimeseriesViewSet, basename="node-timeseries")
 router.register(
     "installation-timeseries", timeseries.InstallationTimeseriesViewSet, basename="installation-timeseries"

@@ -1,10 +1,14 @@
 from core.models.catalog import NodeModel, Protocol, Quantity
-from core.models.fidelity import NodeFidelity
+from core.models.fidelity import Fidelity, FidelityCheck, FidelityEvent, NodeFidelity
 from core.models.inventory import Address, Installation, Node, Room, Site, derive_node_id
-from core.models.samples import Sample
+from core.models.samples import HourlySummary, Sample, SummaryHorizon
 
 __all__ = [
     "Address",
+    "Fidelity",
+    "FidelityCheck",
+    "FidelityEvent",
+    "HourlySummary",
     "Installation",
     "Node",
     "NodeFidelity",
@@ -14,5 +18,6 @@ __all__ = [
     "Room",
     "Sample",
     "Site",
+    "SummaryHorizon",
     "derive_node_id",
 ]

@@ -4,7 +4,7 @@ import hashlib
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import RegexValidator
 from django.db import models
 
 from core.models.catalog import NodeModel, Protocol

@@ -75,3 +75,59 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S}: {self.co2_ppm} ppm"
+
+
+class HourlySummary(models.Model):
+    """A node's samples of one UTC hour, summarised: the figures of a 1-hour
+    bucket, kept so that a year by hours reads 8,760 rows, not 525,600.
+
+    ``SummaryHorizon.complete_before`` bounds where summaries can be trusted:
+    before it, every hour holding samples has a row, and database triggers
+    (PostgreSQL only, migration 0006) mark a row ``stale`` whenever samples
+    in its hour are inserted, changed or deleted, by whatever path. Samples
+    of the current hour set off no trigger (ingest's hot path stays as fast
+    as without summaries); ``core.hourly.refresh`` adds their rows when it
+    moves the horizon forward, and recomputes stale rows. Readers trust only
+    fresh rows before the horizon and compute everything else from samples,
+    so a summary is never wrong, only sometimes not yet there.
+    """
+
+    # No surrogate id: the trigger's upsert on every ingest would draw a
+    # sequence value each time, and the (node, hour) index is all it needs.
+    pk = models.CompositePrimaryKey("node", "hour")
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    stale = models.BooleanField(default=True)
+    sample_count = models.IntegerField(null=True)
+    co2_ppm_mean = models.FloatField(null=True)
+    co2_ppm_min = models.IntegerField(null=True)
+    co2_ppm_max = models.IntegerField(null=True)
+    co2_ppm_median = models.FloatField(null=True)
+    co2_ppm_p90 = models.FloatField(null=True)
+    temperature_celsius_mean = models.FloatField(null=True)
+    temperature_celsius_min = RealField(null=True)
+    temperature_celsius_max = RealField(null=True)
+    rel_humidity_percent_mean = models.FloatField(null=True)
+    rel_humidity_percent_min = RealField(null=True)
+    rel_humidity_percent_max = RealField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"], condition=models.Q(stale=True), name="hourlysummary_stale")]
+        verbose_name_plural = "hourly summaries"
+
+    def __str__(self) -> str:
+        return f"{self.node_id} @ {self.hour:%Y-%m-%d %H}h"
+
+
+class SummaryHorizon(models.Model):
+    """One row: the time before which hourly summaries are complete (see
+    ``HourlySummary``); only ``core.hourly.refresh`` moves it, forward."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    complete_before = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="summaryhorizon_single_row")]
+
+    def __str__(self) -> str:
+        return f"hourly summaries complete before {self.complete_before:%Y-%m-%d %H:%M}"

@@ -4,7 +4,8 @@ Organization A ("Alpha") has a private site and a public one: the public
 installation makes its room, its site (with address) and A itself readable
 by everybody, while its node stays private. A's private site, the other room
 of the public site, the private installations (one of them, in the past, in
-the public room) and all nodes stay members-only.
+the public room) and all nodes, with their fidelity and its events, stay
+members-only.
 Organization B ("Beta") is private throughout.
 
 The cast: ``owner`` and ``inspector`` of A, ``member`` (a second inspector of
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from rest_framework.test import APIClient
 
-from core.models import Installation, NodeFidelity, NodeModel, Protocol, Quantity
+from core.models import FidelityEvent, Installation, NodeFidelity, NodeModel, Protocol, Quantity
 from core.tests.factories import (
     make_address,
     make_installation,
@@ -115,6 +116,10 @@ def build_world() -> World:
     for name in ("node_private", "node_public", "node_b"):
         o[name.replace("node", "fidelity")] = NodeFidelity.objects.create(
             node=o[name], last_contact=datetime(2024, 6, 1, tzinfo=UTC)
+        )
+        # Each node went silent once; the public node's event is as private as the node.
+        o[name.replace("node", "event")] = FidelityEvent.objects.create(
+            node=o[name], old="E", new="M", timestamp=datetime(2024, 6, 1, 3, tzinfo=UTC)
         )
     return World(o)
 

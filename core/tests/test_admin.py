@@ -17,7 +17,7 @@ from django_q.signing import SignedPackage
 from rest_framework.authtoken.models import Token
 
 from core.admin.samples import CappedCountPaginator
-from core.models import Installation, Node, NodeFidelity, Quantity, Sample, derive_node_id
+from core.models import FidelityEvent, Installation, Node, NodeFidelity, Quantity, Sample, derive_node_id
 from core.tests.factories import (
     make_installation,
     make_node,
@@ -49,6 +49,7 @@ def stock(count: int) -> None:
         model.quantities.add(Quantity.objects.create(quantity=f"quantity {n}", base_unit="ppm"))
         node = make_node(owner=organization, protocol=make_protocol(f"PROTOCOL{n}"), model=model)
         NodeFidelity.objects.create(node=node, fidelity=NodeFidelity.Status.ALIVE, last_contact=_at(0))
+        FidelityEvent.objects.create(node=node, old="U", new="E", timestamp=_at(0))
         make_installation(node, make_room(operator=organization), from_time=_at(0))
         Sample.objects.create(node=node, timestamp=_at(1), co2_ppm=400 + n)
     Group.objects.get_or_create(name="Support")

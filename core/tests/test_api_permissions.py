@@ -16,7 +16,18 @@ from typing import Any
 
 import pytest
 
-from core.models import Address, Installation, Node, NodeFidelity, NodeModel, Protocol, Quantity, Room, Site
+from core.models import (
+    Address,
+    FidelityEvent,
+    Installation,
+    Node,
+    NodeFidelity,
+    NodeModel,
+    Protocol,
+    Quantity,
+    Room,
+    Site,
+)
 from core.tests.api_fixtures import World, api_client, build_world, ids_of, included
 from user_manager.models import Membership, Organization, User
 
@@ -104,6 +115,14 @@ RESOURCES = {
             "type": "Fidelity", "attributes": {"fidelity": "D"}, "relationships": {"node": _rel("Node", w.node_b2)}
         },
     ),
+    "fidelity-events": Resource(
+        "FidelityEvent", FidelityEvent, {"new": "D"},
+        lambda w, _: {
+            "type": "FidelityEvent",
+            "attributes": {"old": "E", "new": "D", "timestamp_s": 1717210800},
+            "relationships": {"node": _rel("Node", w.node_private)},
+        },
+    ),
     "quantities": Resource(
         "Quantity", Quantity, {"base_unit": "µg/m3"},
         lambda w, _: {"type": "Quantity", "attributes": {"quantity": "PM2.5", "base_unit": "µg/m3"}},
@@ -138,130 +157,139 @@ def matrix(table: str) -> list:
 # ``-`` means the resource belongs to no organization; for ``create`` the
 # target is where the new object goes.
 PRIVATE = """
-resource       target             verb      anonymous  outsider  inspector  owner  staff
-organizations  org_a              list      200-       200-      200+       200+   200-
-organizations  org_a              retrieve  404        404       200        200    404
-organizations  -                  create    401        201       201        201    201
-organizations  org_a              update    401        404       403        200    404
-organizations  org_a              delete    401        404       403        204    404
-memberships    member_membership  list      401        200-      200+       200+   200-
-memberships    member_membership  retrieve  401        404       200        200    404
-memberships    org_a              create    401        400/404   403        201    400/404
-memberships    member_membership  update    401        404       403        200    404
-memberships    member_membership  delete    401        404       403        204    404
-users          member             list      401        200-      200+       200+   200-
-users          member             retrieve  401        404       200        200    404
-users          -                  create    401        405       405        405    405
-users          member             update    401        404       403        403    404
-users          member             delete    401        405       405        405    405
-addresses      addr_private       list      200-       200-      200+       200+   200-
-addresses      addr_private       retrieve  404        404       200        200    404
-addresses      -                  create    401        201       201        201    201
-addresses      addr_private       update    401        404       403        200    404
+resource         target             verb      anonymous  outsider  inspector  owner  staff
+organizations    org_a              list      200-       200-      200+       200+   200-
+organizations    org_a              retrieve  404        404       200        200    404
+organizations    -                  create    401        201       201        201    201
+organizations    org_a              update    401        404       403        200    404
+organizations    org_a              delete    401        404       403        204    404
+memberships      member_membership  list      401        200-      200+       200+   200-
+memberships      member_membership  retrieve  401        404       200        200    404
+memberships      org_a              create    401        400/404   403        201    400/404
+memberships      member_membership  update    401        404       403        200    404
+memberships      member_membership  delete    401        404       403        204    404
+users            member             list      401        200-      200+       200+   200-
+users            member             retrieve  401        404       200        200    404
+users            -                  create    401        405       405        405    405
+users            member             update    401        404       403        403    404
+users            member             delete    401        405       405        405    405
+addresses        addr_private       list      200-       200-      200+       200+   200-
+addresses        addr_private       retrieve  404        404       200        200    404
+addresses        -                  create    401        201       201        201    201
+addresses        addr_private       update    401        404       403        200    404
 # A site still uses the address (PROTECT): a conflict, not a server error.
-addresses      addr_private       delete    401        404       403        409    404
-sites          site_private       list      200-       200-      200+       200+   200-
-sites          site_private       retrieve  404        404       200        200    404
-sites          org_a              create    401        400/404   403        201    400/404
-sites          site_private       update    401        404       403        200    404
-sites          site_private       delete    401        404       403        204    404
-rooms          room_private       list      200-       200-      200+       200+   200-
-rooms          room_private       retrieve  404        404       200        200    404
-rooms          site_private       create    401        400/404   403        201    400/404
-rooms          room_private       update    401        404       403        200    404
-rooms          room_private       delete    401        404       403        204    404
-installations  inst_private       list      200-       200-      200+       200+   200-
-installations  inst_private       retrieve  404        404       200        200    404
-installations  room_private       create    401        400/404   403        201    400/404
-installations  inst_private       update    401        404       403        200    404
-installations  inst_private       delete    401        404       403        204    404
-nodes          node_private       list      401        200-      200+       200+   200-
-nodes          node_private       retrieve  401        404       200        200    404
-nodes          org_a              create    401        400/404   403        201    400/404
-nodes          node_private       update    401        404       403        200    404
-nodes          node_private       delete    401        404       403        204    404
-fidelity       fidelity_private   list      401        200-      200+       200+   200-
-fidelity       fidelity_private   retrieve  401        404       200        200    404
-fidelity       -                  create    401        405       405        405    405
-fidelity       fidelity_private   update    401        405       405        405    405
-fidelity       fidelity_private   delete    401        405       405        405    405
-quantities     spare_quantity     list      200+       200+      200+       200+   200+
-quantities     spare_quantity     retrieve  200        200       200        200    200
-quantities     -                  create    401        403       403        403    201
-quantities     spare_quantity     update    401        403       403        403    200
-quantities     spare_quantity     delete    401        403       403        403    204
-protocols      spare_protocol     list      200+       200+      200+       200+   200+
-protocols      spare_protocol     retrieve  200        200       200        200    200
-protocols      -                  create    401        403       403        403    201
-protocols      spare_protocol     update    401        403       403        403    200
-protocols      spare_protocol     delete    401        403       403        403    204
-models         spare_model        list      200+       200+      200+       200+   200+
-models         spare_model        retrieve  200        200       200        200    200
-models         -                  create    401        403       403        403    201
-models         spare_model        update    401        403       403        403    200
-models         spare_model        delete    401        403       403        403    204
+addresses        addr_private       delete    401        404       403        409    404
+sites            site_private       list      200-       200-      200+       200+   200-
+sites            site_private       retrieve  404        404       200        200    404
+sites            org_a              create    401        400/404   403        201    400/404
+sites            site_private       update    401        404       403        200    404
+sites            site_private       delete    401        404       403        204    404
+rooms            room_private       list      200-       200-      200+       200+   200-
+rooms            room_private       retrieve  404        404       200        200    404
+rooms            site_private       create    401        400/404   403        201    400/404
+rooms            room_private       update    401        404       403        200    404
+rooms            room_private       delete    401        404       403        204    404
+installations    inst_private       list      200-       200-      200+       200+   200-
+installations    inst_private       retrieve  404        404       200        200    404
+installations    room_private       create    401        400/404   403        201    400/404
+installations    inst_private       update    401        404       403        200    404
+installations    inst_private       delete    401        404       403        204    404
+nodes            node_private       list      401        200-      200+       200+   200-
+nodes            node_private       retrieve  401        404       200        200    404
+nodes            org_a              create    401        400/404   403        201    400/404
+nodes            node_private       update    401        404       403        200    404
+nodes            node_private       delete    401        404       403        204    404
+fidelity         fidelity_private   list      401        200-      200+       200+   200-
+fidelity         fidelity_private   retrieve  401        404       200        200    404
+fidelity         -                  create    401        405       405        405    405
+fidelity         fidelity_private   update    401        405       405        405    405
+fidelity         fidelity_private   delete    401        405       405        405    405
+fidelity-events  event_private      list      401        200-      200+       200+   200-
+fidelity-events  event_private      retrieve  401        404       200        200    404
+fidelity-events  -                  create    401        405       405        405    405
+fidelity-events  event_private      update    401        405       405        405    405
+fidelity-events  event_private      delete    401        405       405        405    405
+quantities       spare_quantity     list      200+       200+      200+       200+   200+
+quantities       spare_quantity     retrieve  200        200       200        200    200
+quantities       -                  create    401        403       403        403    201
+quantities       spare_quantity     update    401        403       403        403    200
+quantities       spare_quantity     delete    401        403       403        403    204
+protocols        spare_protocol     list      200+       200+      200+       200+   200+
+protocols        spare_protocol     retrieve  200        200       200        200    200
+protocols        -                  create    401        403       403        403    201
+protocols        spare_protocol     update    401        403       403        403    200
+protocols        spare_protocol     delete    401        403       403        403    204
+models           spare_model        list      200+       200+      200+       200+   200+
+models           spare_model        retrieve  200        200       200        200    200
+models           -                  create    401        403       403        403    201
+models           spare_model        update    401        403       403        403    200
+models           spare_model        delete    401        403       403        403    204
 """
 
 # A's public installation makes it, its room, site (with address) and A
 # readable by all; writes stay with A's owners. Its node, A's memberships
 # and people, and every sibling not reached by the installation stay hidden.
 PUBLIC = """
-resource       target             verb      anonymous  outsider  staff
-organizations  org_a              list      200+       200+      200+
-organizations  org_a              retrieve  200        200       200
-organizations  org_a              update    401        403       403
-organizations  org_a              delete    401        403       403
-sites          site_public        list      200+       200+      200+
-sites          site_public        retrieve  200        200       200
-sites          org_a              create    401        403       403
-sites          site_public        update    401        403       403
-sites          site_public        delete    401        403       403
-sites          site_private       list      200-       200-      200-
-sites          site_private       retrieve  404        404       404
-sites          site_private       update    401        404       404
-addresses      addr_public        list      200+       200+      200+
-addresses      addr_public        retrieve  200        200       200
-addresses      addr_public        update    401        403       403
-addresses      addr_public        delete    401        403       403
-addresses      addr_private       list      200-       200-      200-
-addresses      addr_private       retrieve  404        404       404
-addresses      addr_private       update    401        404       404
-rooms          room_public        list      200+       200+      200+
-rooms          room_public        retrieve  200        200       200
-rooms          site_public        create    401        403       403
-rooms          room_public        update    401        403       403
-rooms          room_public        delete    401        403       403
-rooms          room_sibling       list      200-       200-      200-
-rooms          room_sibling       retrieve  404        404       404
-rooms          room_sibling       update    401        404       404
-rooms          room_private       retrieve  404        404       404
-installations  inst_public        list      200+       200+      200+
-installations  inst_public        retrieve  200        200       200
-installations  inst_public        update    401        403       403
-installations  inst_public        delete    401        403       403
-installations  inst_private       list      200-       200-      200-
-installations  inst_private       retrieve  404        404       404
-installations  inst_private       update    401        404       404
-nodes          node_public        list      401        200-      200-
-nodes          node_public        retrieve  401        404       404
-nodes          node_public        update    401        404       404
-nodes          node_public        delete    401        404       404
-fidelity       fidelity_public    list      401        200-      200-
-fidelity       fidelity_public    retrieve  401        404       404
-memberships    org_a              create    401        403       403
-memberships    owner_membership   list      401        200-      200-
-memberships    owner_membership   retrieve  401        404       404
-memberships    owner_membership   update    401        404       404
-memberships    owner_membership   delete    401        404       404
-users          owner              list      401        200-      200-
-users          owner              retrieve  401        404       404
-users          owner              update    401        404       404
+resource         target             verb      anonymous  outsider  staff
+organizations    org_a              list      200+       200+      200+
+organizations    org_a              retrieve  200        200       200
+organizations    org_a              update    401        403       403
+organizations    org_a              delete    401        403       403
+sites            site_public        list      200+       200+      200+
+sites            site_public        retrieve  200        200       200
+sites            org_a              create    401        403       403
+sites            site_public        update    401        403       403
+sites            site_public        delete    401        403       403
+sites            site_private       list      200-       200-      200-
+sites            site_private       retrieve  404        404       404
+sites            site_private       update    401        404       404
+addresses        addr_public        list      200+       200+      200+
+addresses        addr_public        retrieve  200        200       200
+addresses        addr_public        update    401        403       403
+addresses        addr_public        delete    401        403       403
+addresses        addr_private       list      200-       200-      200-
+addresses        addr_private       retrieve  404        404       404
+addresses        addr_private       update    401        404       404
+rooms            room_public        list      200+       200+      200+
+rooms            room_public        retrieve  200        200       200
+rooms            site_public        create    401        403       403
+rooms            room_public        update    401        403       403
+rooms            room_public        delete    401        403       403
+rooms            room_sibling       list      200-       200-      200-
+rooms            room_sibling       retrieve  404        404       404
+rooms            room_sibling       update    401        404       404
+rooms            room_private       retrieve  404        404       404
+installations    inst_public        list      200+       200+      200+
+installations    inst_public        retrieve  200        200       200
+installations    inst_public        update    401        403       403
+installations    inst_public        delete    401        403       403
+installations    inst_private       list      200-       200-      200-
+installations    inst_private       retrieve  404        404       404
+installations    inst_private       update    401        404       404
+nodes            node_public        list      401        200-      200-
+nodes            node_public        retrieve  401        404       404
+nodes            node_public        update    401        404       404
+nodes            node_public        delete    401        404       404
+fidelity         fidelity_public    list      401        200-      200-
+fidelity         fidelity_public    retrieve  401        404       404
+fidelity-events  event_public       list      401        200-      200-
+fidelity-events  event_public       retrieve  401        404       404
+fidelity-events  event_public       update    401        405       405
+fidelity-events  event_public       delete    401        405       405
+memberships      org_a              create    401        403       403
+memberships      owner_membership   list      401        200-      200-
+memberships      owner_membership   retrieve  401        404       404
+memberships      owner_membership   update    401        404       404
+memberships      owner_membership   delete    401        404       404
+users            owner              list      401        200-      200-
+users            owner              retrieve  401        404       404
+users            owner              update    401        404       404
 """
 
 
 def _snapshot() -> dict:
     models = (Organization, Membership, User, Address, Site, Room, Node, Installation, NodeFidelity,
-              Quantity, Protocol, NodeModel)
+              FidelityEvent, Quantity, Protocol, NodeModel)
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
 
 
@@ -508,6 +536,11 @@ HIDDEN_FILTERS = [
     ("rooms/?filter[site]={site_private}", "rooms/?filter[site]=999999"),
     ("memberships/?filter[user]={owner}", "memberships/?filter[user]=999999"),
     ("fidelity/?filter[node]={node_public}", "fidelity/?filter[node]=00000000-0000-0000-0000-000000000000"),
+    (
+        "fidelity-events/?filter[node]={node_public}",
+        "fidelity-events/?filter[node]=00000000-0000-0000-0000-000000000000",
+    ),
+    ("fidelity-events/?filter[organization]={org_a}", "fidelity-events/?filter[organization]=999999"),
 ]
 
 

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from core.models import NodeFidelity, NodeModel, Protocol, Quantity, Sample
+from core.models import FidelityEvent, NodeFidelity, NodeModel, Protocol, Quantity, Sample
 from core.tests.factories import (
     make_installation,
     make_node,
@@ -74,6 +74,7 @@ class Inventory:
         )
         self.nodes.append(node)
         NodeFidelity.objects.create(node=node, fidelity=NodeFidelity.Status.ALIVE, last_contact=START)
+        FidelityEvent.objects.create(node=node, old="U", new="E", timestamp=START + timedelta(minutes=n))
         # Each installation lasts a day: one node is installed again and again.
         start = START + timedelta(days=n)
         make_installation(
@@ -97,6 +98,7 @@ LISTS = [
     "/api/v1/protocols/",
     "/api/v1/models/",
     "/api/v1/fidelity/",
+    "/api/v1/fidelity-events/",
     "/api/v1/organizations/{organization}/sites/",
     "/api/v1/organizations/{organization}/nodes/",
     "/api/v1/organizations/{organization}/memberships/",
@@ -116,6 +118,7 @@ LISTS_WITH_INCLUDES = [
     "/api/v1/memberships/?include=user,organization",
     "/api/v1/models/?include=quantities",
     "/api/v1/fidelity/?include=node",
+    "/api/v1/fidelity-events/?include=node",
     "/api/v1/organizations/?include=sites",
 ]
 

@@ -152,3 +152,25 @@ def test_env_example_documents_every_variable_the_server_reads():
     read = variables_read_by("managair/settings.py", "managair/gunicorn.conf.py", "managair/wait_for_db.py")
     read |= {"DB_MIGRATE", "COLLECT_STATIC_FILES"}  # read by entrypoint.sh
     assert read - documented == set()
+
+
+def _task_broker(tmp_path: Path, **variables: str) -> str:
+    result = django_process(
+        "-c",
+        "import django; django.setup(); from django_q.brokers import get_broker; "
+        "print(type(get_broker()).__name__)",
+        tmp_path=tmp_path, DEBUG="1", **variables,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_tasks_queue_in_the_database_unless_a_broker_url_is_set(tmp_path):
+    assert _task_broker(tmp_path) == "ORM"
+    assert _task_broker(tmp_path, Q_BROKER_URL="redis://127.0.0.1:6399/0") == "Redis"
+
+
+def test_broker_url_can_come_from_a_mounted_secret_file(tmp_path):
+    secret = tmp_path / "broker"
+    secret.write_text("redis://:password@127.0.0.1:6399/0\n", encoding="utf-8")
+    assert _task_broker(tmp_path, Q_BROKER_URL_FILE=str(secret)) == "Redis"

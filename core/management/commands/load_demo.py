@@ -98,7 +98,6 @@ class Command(BaseCommand):
                 defaults={
                     "last_contact": samples[-1].timestamp,
                     "fidelity": NodeFidelity.Status.ALIVE,
-                    "last_check": timezone.now(),
                 },
             )
         self.stdout.write(
