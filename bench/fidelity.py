@@ -336,7 +336,9 @@ def queue_inserts(run: Run) -> int:
 
 
 def notice_updates(run: Run) -> int:
-    return sum(query["sql"].startswith('UPDATE "core_nodefidelity" SET "last_notified"') for query in run.queries)
+    return sum(
+        query["sql"].replace('"', "").startswith("UPDATE core_nodefidelity SET last_notified") for query in run.queries
+    )
 
 
 def own_statements(run: Run) -> int:

@@ -81,7 +81,8 @@ def check(now: datetime | None = None, *, notify_inline: bool = False) -> Outcom
         for organization_id, news in outcome.notifications.items():
             payload = {"organization": organization_id, "at": now.isoformat(), **news}
             if notify_inline:
-                transaction.on_commit(lambda payload=payload: notify_owners(payload))
+                # robust: one organization's mail server failing doesn't keep the others' mail.
+                transaction.on_commit(lambda payload=payload: notify_owners(payload), robust=True)
             else:
                 transaction.on_commit(
                     lambda payload=payload: async_task("core.fidelity.notify_owners", payload, group="fidelity")

@@ -249,6 +249,10 @@ def refresh(*, now: datetime | None = None, batch_size: int = 5000, time_budget_
             keys = {"nodes": [node for node, _ in locked], "hours": [hour for _, hour in locked]}
             cursor.execute(_RECOMPUTE.format(**names), keys)
             cursor.execute(_DELETE_EMPTY.format(**names), keys)
+            # The insert trigger remembers the hour it marked last in this
+            # transaction; marked rows may be fresh now (only when one
+            # transaction both stores samples and refreshes, as tests do).
+            cursor.execute("SELECT set_config('managair.hour_marked', '', true)")
         done += len(locked)
         if len(locked) < batch_size:
             break

@@ -194,11 +194,22 @@ _STORE = """
             (node_id, "timestamp", co2_ppm, temperature_celsius, rel_humidity_percent, measurement_status)
         SELECT node, at, co2, t, h, 'M' FROM incoming
         WHERE (SELECT ok FROM complete)
+          -- Tells core's insert trigger that ``summarised`` marks the hours.
+          AND set_config('managair.summaries_marked', statement_timestamp()::text, true) IS NOT NULL
         -- One order for everybody: concurrent batches wait for each other
         -- instead of deadlocking.
         ORDER BY node, at
         ON CONFLICT (node_id, "timestamp") DO NOTHING
         RETURNING id, node_id, "timestamp"
+    ),
+    -- Late samples (before the current hour) make their hours' summaries
+    -- stale: one upsert per hour, not per sample (see core.hourly).
+    summarised AS (
+        INSERT INTO core_hourlysummary (node_id, hour, stale)
+        SELECT DISTINCT node_id, date_bin('1 hour', "timestamp", '2000-01-01 00:00:00+00'::timestamptz), true
+        FROM stored WHERE "timestamp" < date_bin('1 hour', now(), '2000-01-01 00:00:00+00'::timestamptz)
+        ORDER BY 1, 2
+        ON CONFLICT (node_id, hour) DO UPDATE SET stale = true WHERE NOT core_hourlysummary.stale
     ),
     contact AS (
         INSERT INTO core_nodefidelity (node_id, fidelity, last_contact)

@@ -7,6 +7,8 @@ Samples before the current hour (late ones, backfills, admin edits, psql)
 create or mark their hour's row as they are inserted: a row trigger whose
 WHEN clause keeps it off ingest's hot path, where samples are of the current
 hour; ``core.hourly.refresh`` adds rows for those when it moves the horizon.
+Ingest marks the hours of late samples itself, one upsert per hour rather
+than per sample (``ingest/store.py``), and tells the trigger so.
 Updates and deletes mark the hours they touched, by statement. Deletes and
 the old values of updates only mark existing rows, so deleting a node (its
 samples, summaries and then itself, in an order Django picks) never
@@ -35,10 +37,19 @@ INSERT INTO core_summaryhorizon (id, complete_before) VALUES (1, {HOUR.format(co
 
 TRIGGERS = f"""
 CREATE FUNCTION core_hourlysummary_mark_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    marked text := NEW.node_id::text || ' ' || {HOUR.format(column='NEW."timestamp"')}::text;
 BEGIN
+    -- A backlog comes in batches stored in time order per node: most rows
+    -- fall into the hour whose row this transaction has just marked and
+    -- still holds locked, and need nothing more.
+    IF current_setting('managair.hour_marked', true) = marked THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO core_hourlysummary (node_id, hour, stale)
     VALUES (NEW.node_id, {HOUR.format(column='NEW."timestamp"')}, true)
     ON CONFLICT (node_id, hour) DO UPDATE SET stale = true WHERE NOT core_hourlysummary.stale;
+    PERFORM set_config('managair.hour_marked', marked, true);
     RETURN NULL;
 END $$;
 
@@ -67,8 +78,13 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- A statement that marks the hours of its samples itself, set-based (ingest),
+-- says so by setting managair.summaries_marked to its statement_timestamp().
 CREATE TRIGGER hourlysummary_after_insert AFTER INSERT ON core_sample
-    FOR EACH ROW WHEN (NEW."timestamp" < {HOUR.format(column="now()")})
+    FOR EACH ROW WHEN (
+        NEW."timestamp" < {HOUR.format(column="now()")}
+        AND current_setting('managair.summaries_marked', true) IS DISTINCT FROM statement_timestamp()::text
+    )
     EXECUTE FUNCTION core_hourlysummary_mark_inserted();
 CREATE TRIGGER hourlysummary_after_update_old AFTER UPDATE ON core_sample
     REFERENCING OLD TABLE AS old_samples

@@ -495,3 +495,16 @@ def test_a_transaction_still_running_holds_the_horizon_back(node):
         commit.set()
         writer.finish()
     assert hourly.advance_horizon() > HOUR
+
+
+@pytest.mark.django_db
+def test_a_backlog_stored_in_one_transaction_marks_every_hour_it_touches(node):
+    seed_every(node, HOUR, HOUR + timedelta(hours=3), MINUTE)
+    hourly.refresh()
+    with transaction.atomic():
+        # Out of time order too: the trigger's memory of the hour it marked last must not hide the others.
+        seed(node, (HOUR + 30 * MINUTE + timedelta(seconds=1), 901), (HOUR + 150 * MINUTE + timedelta(seconds=1), 902))
+        seed(node, (HOUR + 31 * MINUTE + timedelta(seconds=1), 903))
+    assert summaries(node) == {HOUR: True, HOUR + timedelta(hours=1): False, HOUR + timedelta(hours=2): True}
+    hourly.refresh()
+    assert counts(node, ZoneInfo("UTC")) == {s(HOUR): 62, s(HOUR) + 3600: 60, s(HOUR) + 7200: 61}

@@ -34,3 +34,14 @@ def test_samples_from_a_gateway_mark_their_hours_stale(node, organization):
     assert response.status_code == 201, response.content
     assert summaries(node) == {first_hour: True, first_hour + timedelta(hours=2): True}
     assert counts(node) == {T0: 2, T0 + 7200: 1}
+
+
+@pytest.mark.django_db
+def test_samples_stored_after_an_ingest_in_the_same_transaction_still_mark_their_hours(node, organization):
+    # Ingest tells the insert trigger that its own statement marked the hours;
+    # that must not hold for the statements after it.
+    first_hour = datetime.fromtimestamp(T0, tz=UTC)
+    gateway = Gateway(Client(), ingest_key_create(organization, "gateway in the cellar")[1])
+    assert gateway.post([sample(node, T0 + 60, 700)]).status_code == 201
+    Sample.objects.create(node=node, timestamp=first_hour + timedelta(hours=5), co2_ppm=650)
+    assert summaries(node) == {first_hour: True, first_hour + timedelta(hours=5): True}
