@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
         "core.api.params.QueryParameterValidation",
         "core.api.params.AliasedOrdering",
         "rest_framework_json_api.django_filters.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "core.api.params.Search",
     ),
     "SEARCH_PARAM": "filter[search]",
     "DEFAULT_AUTHENTICATION_CLASSES": (

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.filters import SearchFilter
 from rest_framework_json_api.filters import OrderingFilter, QueryParameterValidationFilter
 from rest_framework_json_api.parsers import JSONParser
 
@@ -137,3 +138,16 @@ class AliasedOrdering(OrderingFilter):
         if not {"pk", "-pk"} & set(ordering):
             ordering.append("pk")
         return ordering
+
+
+class Search(SearchFilter):
+    """``filter[search]`` where a view names its ``search_fields``; elsewhere a
+    400 like any other unknown filter (plain DRF would ignore it silently)."""
+
+    def filter_queryset(self, request, queryset, view):
+        if self.search_param in request.query_params and not getattr(view, "search_fields", None):
+            raise parameter_error(self.search_param, f"invalid filter: {self.search_param}")
+        return super().filter_queryset(request, queryset, view)
+
+    def get_schema_operation_parameters(self, view):
+        return super().get_schema_operation_parameters(view) if getattr(view, "search_fields", None) else []

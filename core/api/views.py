@@ -176,6 +176,9 @@ class UserViewSet(ScopedViewSet):
     pagination_class = InventoryPagination
     filterset_class = UserFilter
     ordering_fields = ("username", "email")
+    # Searched by filter_queryset below; the backend narrows the colleagues
+    # to the same fields first.
+    search_fields = ("username", "email", "first_name", "last_name")
     http_method_names = ["get", "patch", "head", "options"]
 
     def filter_queryset(self, queryset):

@@ -224,6 +224,13 @@ def test_unknown_query_parameter_is_a_400(api, inventory, resource, query):
     assert_error_document(response, 400)
 
 
+@pytest.mark.parametrize("resource", ["fidelity", "fidelity-events", "memberships", "installations"])
+def test_searching_a_list_that_cannot_be_searched_is_a_400(api, inventory, resource):
+    response = api.get(f"/api/v1/{resource}/?filter[search]=kitchen")
+    assert_error_document(response, 400)
+    assert response.json()["errors"][0]["source"]["parameter"] == "filter[search]"
+
+
 # --- Ids in the URL ---------------------------------------------------------------------
 
 MALFORMED_IDS = ["abc", "12abc", "-1", "1.5", "99999999999999999999999", "00000000-0000-0000-0000-000000000000"]
