@@ -116,7 +116,7 @@ def _ensure_rows() -> int:
         cursor.execute(
             f"INSERT INTO {fidelity} (node_id, fidelity) SELECT id, %s FROM {node} AS n "
             # ON CONFLICT: ingest may be adding a node's first row meanwhile.
-            f"WHERE NOT EXISTS (SELECT FROM {fidelity} AS f WHERE f.node_id = n.id) ON CONFLICT (node_id) DO NOTHING",
+            f"WHERE NOT EXISTS (SELECT 1 FROM {fidelity} AS f WHERE f.node_id = n.id) ON CONFLICT (node_id) DO NOTHING",
             [Fidelity.UNKNOWN],
         )
         cursor.execute(f"SELECT count(*) FROM {fidelity}")
