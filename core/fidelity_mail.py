@@ -44,7 +44,7 @@ def send_notification(payload: dict) -> int:
 
 def compose(organization: Organization, payload: dict) -> tuple[str, str]:
     node_ids = [change[0] for change in payload["changes"]] + [reminder[0] for reminder in payload["reminders"]]
-    nodes = {str(node.pk): node for node in Node.objects.filter(pk__in=node_ids).select_related("fidelity")}
+    nodes = {str(node.pk): node for node in Node.objects.filter(pk__in=node_ids, owner=organization).select_related("fidelity")}
     at = datetime.fromisoformat(payload["at"])
     groups: dict[str, list[str]] = {status: [] for status in _HEADINGS}
     for node_id, _old, new in payload["changes"]:

@@ -125,14 +125,11 @@ class SampleCount(Func):
     """The number of a node's samples in [since, until), as an expression for
     annotations (lists show it per row): on PostgreSQL the function
     ``core_count_samples`` (migration 0006), which adds up summaries; on
-    other databases a plain count."""
+    SQLite a plain count."""
 
     function = "core_count_samples"
     arity = 3
-    output_field = IntegerField()
-
-    def __init__(self, node, since, until, **extra):
-        super().__init__(node, since, until, **extra)
+    output_field = IntegerField()  # arguments: node, since, until
 
     def as_sqlite(self, compiler, connection, **extra):
         (node, node_params), (since, since_params), (until, until_params) = (
@@ -150,6 +147,9 @@ class SampleCount(Func):
 # that began this long ago, and only after the transactions running when it
 # looked have ended.
 HORIZON_MARGIN = timedelta(minutes=5)
+# How far one step moves it: after days without a refresh, adding the rows of
+# the gap in one statement could outlast the task's timeout.
+HORIZON_STEP = timedelta(days=1)
 
 # Our own transaction id is newer than that of every transaction running now;
 # once the oldest one running is no older, they have all ended.
@@ -169,10 +169,10 @@ ON CONFLICT (node_id, hour) DO UPDATE SET stale = true WHERE NOT {summaries}.sta
 
 
 def advance_horizon(*, wait_s: float = 2.0) -> datetime | None:
-    """Move the horizon forward to the last hour that began at least
-    HORIZON_MARGIN ago, first adding rows for the hours it passes. Returns
-    the horizon, or None when transactions still running after ``wait_s``
-    kept it where it was."""
+    """Move the horizon forward, by at most HORIZON_STEP, towards the last
+    hour that began at least HORIZON_MARGIN ago, first adding rows for the
+    hours it passes. Returns the horizon, or None when transactions still
+    running after ``wait_s`` kept it where it was."""
     names = {"summaries": HourlySummary._meta.db_table, "samples": Sample._meta.db_table}
     with connection.cursor() as cursor:
         cursor.execute(_TARGET, {"margin": HORIZON_MARGIN})
@@ -189,7 +189,10 @@ def advance_horizon(*, wait_s: float = 2.0) -> datetime | None:
         horizon = SummaryHorizon.objects.select_for_update().filter(id=1).first()
         if horizon is not None and horizon.complete_before >= target:
             return horizon.complete_before
-        since = horizon.complete_before if horizon is not None else datetime(1, 1, 1, tzinfo=UTC)
+        if horizon is None:  # only after the table was emptied: start from the first sample
+            since = datetime(1, 1, 1, tzinfo=UTC)
+        else:
+            since, target = horizon.complete_before, min(target, horizon.complete_before + HORIZON_STEP)
         cursor.execute(_ADD_ROWS.format(**names), {"since": since, "until": target})
         SummaryHorizon.objects.update_or_create(id=1, defaults={"complete_before": target})
     return target
@@ -230,7 +233,10 @@ def refresh(*, now: datetime | None = None, batch_size: int = 5000, time_budget_
     hours were recomputed."""
     if connection.vendor != "postgresql":
         return 0
-    horizon = advance_horizon()
+    done, deadline = 0, time.monotonic() + time_budget_s
+    horizon = previous = None
+    while time.monotonic() < deadline and (horizon := advance_horizon()) not in (None, previous):
+        previous = horizon
     if horizon is None:
         horizon = SummaryHorizon.objects.values_list("complete_before", flat=True).first()
     # Rows past the horizon may lack samples that set off no trigger.
@@ -239,7 +245,6 @@ def refresh(*, now: datetime | None = None, batch_size: int = 5000, time_budget_
         "summaries": HourlySummary._meta.db_table, "samples": Sample._meta.db_table,
         "figures": FIGURES, "columns": ", ".join(_FIGURE_COLUMNS),
     }  # fmt: skip
-    done, deadline = 0, time.monotonic() + time_budget_s
     while time.monotonic() < deadline:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_LOCK_STALE.format(**names), {"before": before, "limit": batch_size})

@@ -32,7 +32,7 @@ _PATTERNS = [
     re.compile(r"(/(?:reset|key|confirm-email|verify-email)/)([^\s'\"]+)"),
 ]
 
-_CONFIGURED_SECRET_SETTINGS = ("SECRET_KEY", "EMAIL_HOST_PASSWORD")
+_CONFIGURED_SECRET_SETTINGS = ("SECRET_KEY", "EMAIL_HOST_PASSWORD", "Q_BROKER_URL")
 
 
 def _configured_secrets() -> list[str]:

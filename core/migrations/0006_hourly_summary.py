@@ -29,7 +29,10 @@ HOUR = "date_bin('1 hour', {column}, '2000-01-01 00:00:00+00'::timestamptz)"
 SAMPLE_HOUR = HOUR.format(column='"timestamp"')
 
 # Summaries of the samples already there, all stale: the refresh computes them.
+# Samples stay locked against writers until the triggers exist (the same
+# transaction), or a late sample stored meanwhile would get no row.
 BACKFILL = f"""
+LOCK TABLE core_sample IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO core_hourlysummary (node_id, hour, stale)
 SELECT DISTINCT node_id, {SAMPLE_HOUR}, true FROM core_sample;
 INSERT INTO core_summaryhorizon (id, complete_before) VALUES (1, {HOUR.format(column="now()")});
@@ -75,6 +78,7 @@ END $$;
 CREATE FUNCTION core_hourlysummary_clear() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM core_hourlysummary;
+    PERFORM set_config('managair.hour_marked', '', true);
     RETURN NULL;
 END $$;
 

@@ -92,8 +92,8 @@ class HourlySummary(models.Model):
     so a summary is never wrong, only sometimes not yet there.
     """
 
-    # No surrogate id: the trigger's upsert on every ingest would draw a
-    # sequence value each time, and the (node, hour) index is all it needs.
+    # No surrogate id: every upsert (triggers, ingest's late samples, the
+    # refresh) would draw a sequence value, and (node, hour) is all it needs.
     pk = models.CompositePrimaryKey("node", "hour")
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+", db_index=False)
     hour = models.DateTimeField(help_text="Start of the UTC hour.")

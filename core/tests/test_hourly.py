@@ -508,3 +508,12 @@ def test_a_backlog_stored_in_one_transaction_marks_every_hour_it_touches(node):
     assert summaries(node) == {HOUR: True, HOUR + timedelta(hours=1): False, HOUR + timedelta(hours=2): True}
     hourly.refresh()
     assert counts(node, ZoneInfo("UTC")) == {s(HOUR): 62, s(HOUR) + 3600: 60, s(HOUR) + 7200: 61}
+
+
+@pytest.mark.django_db
+def test_the_horizon_moves_a_day_at_a_time_after_a_long_pause(node):
+    ten_days_ago = hourly.floor_hour(datetime.now(UTC)) - timedelta(days=10)
+    SummaryHorizon.objects.update_or_create(id=1, defaults={"complete_before": ten_days_ago})
+    assert hourly.advance_horizon() == ten_days_ago + timedelta(days=1)
+    hourly.refresh()  # catches up within its time budget
+    assert _horizon() > datetime.now(UTC) - timedelta(hours=2)
