@@ -21,7 +21,10 @@ BENCH_PORT (8775), BENCH_REFERENCE_PORT (8776), BENCH_WORKERS (unset: as
 gunicorn.conf.py decides), BENCH_ROUNDS (4), BENCH_DURATION_S (8),
 BENCH_BATCHES (40 per client and round), BENCH_INGEST_ONLY=1 serves Managair
 as an ingest-only server (INGEST_ONLY=1), BENCH_USE_ENV_DB=1 uses the server
-in SQL_* instead.
+in SQL_* instead. BENCH_FORWARDING=1 turns forwarding on (IOTDP_INTEGRATION=1)
+with every node in a public installation and a webhook for the organization,
+so every sample also goes into the outbox (no task cluster runs: nothing is
+sent).
 """
 
 import http.client
@@ -94,10 +97,24 @@ def seed() -> tuple[list[str], str]:
             for n in range(NODES)
         )
         _, key = ingest_key_create(organization, "bench")
+        if os.environ.get("BENCH_FORWARDING") == "1":
+            _publish_everything(organization, nodes)
     with connection.cursor() as cursor:
         # As autovacuum would soon: without statistics PostgreSQL may pick other plans.
         cursor.execute("VACUUM ANALYZE")
     return [str(node.id) for node in nodes], key
+
+
+def _publish_everything(organization, nodes) -> None:
+    from datetime import UTC, datetime
+
+    from core.models import Installation, Room, Site
+    from integrations.webhook.models import Webhook
+
+    room = Room.objects.create(name="Hall", site=Site.objects.create(name="Bench", operator=organization))
+    since = datetime.fromtimestamp(time.time() - 30 * 86400, UTC)
+    Installation.objects.bulk_create(Installation(node=node, room=room, from_time=since, is_public=True) for node in nodes)
+    Webhook.objects.create(organization=organization, url="https://receiver.invalid/samples")
 
 
 def headers(key: str) -> dict:
@@ -450,7 +467,8 @@ def main() -> None:
     # Recent enough to be accepted, far enough back that no sample lies ahead of the clock.
     latest_s = int(time.time()) - 3600
     with postgres(pg_port) as database:
-        env = {**PRODUCTION_ENV, **database, "INGEST_RATE_LIMIT": "0", "INGEST_ONLY": ingest_only}
+        env = {**PRODUCTION_ENV, **database, "INGEST_RATE_LIMIT": "0", "INGEST_ONLY": ingest_only,
+               "IOTDP_INTEGRATION": os.environ.get("BENCH_FORWARDING", "0")}
         setup_django(env)
         nodes, key = seed()
         from django.db import connection
@@ -487,7 +505,8 @@ def main() -> None:
         big = measure_big_batch(env, port, key, nodes, latest_s)
     print(f"PostgreSQL {pg_version}; gunicorn with managair/gunicorn.conf.py, {worker_count} sync workers "
           f"(BENCH_WORKERS={workers or 'unset: as the configuration decides'}) for both apps; "
-          f"INGEST_RATE_LIMIT=0, INGEST_ONLY={ingest_only}, other settings production defaults")
+          f"INGEST_RATE_LIMIT=0, INGEST_ONLY={ingest_only}, IOTDP_INTEGRATION={env['IOTDP_INTEGRATION']}, "
+          "other settings production defaults")
     print(f"{NODES} nodes; load generator wrk, {WRK_THREADS} threads, {CONNECTIONS} connections, "
           f"{rounds} x {duration_s} s per app after {WARMUP_S} s warm-up; batches: {CLIENTS} client processes "
           f"x {batches} x {BATCH:,} samples per round, {rounds} rounds; the {BIG_BATCH:,}-sample batch: 1 worker\n")

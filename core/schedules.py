@@ -34,7 +34,12 @@ def ensure_schedules(using: str = "default", **kwargs) -> None:
     """Create or correct each schedule the settings ask for, keeping its next
     run, and remove ours they no longer ask for (a post_migrate receiver:
     runs on every migrate, and must not postpone work each time)."""
-    wanted = scheduled()
+    sync_schedules(scheduled(), ours={HOURLY_SUMMARIES, FIDELITY}, using=using)
+
+
+def sync_schedules(wanted: list[Every], *, ours: set[str], using: str = "default") -> None:
+    """Make the schedules named in ``ours`` exactly ``wanted`` (other apps
+    register theirs with it too)."""
     for every in wanted:
         Schedule.objects.using(using).update_or_create(
             name=every.name,
@@ -45,5 +50,5 @@ def ensure_schedules(using: str = "default", **kwargs) -> None:
                 "repeats": -1,
             },
         )
-    unwanted = {HOURLY_SUMMARIES, FIDELITY} - {every.name for every in wanted}
+    unwanted = ours - {every.name for every in wanted}
     Schedule.objects.using(using).filter(name__in=unwanted).delete()

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "user_manager",
     "core",
     "ingest",
+    "integrations",
+    "integrations.stadtpuls",
+    "integrations.webhook",
 ]
 
 MIDDLEWARE = [
@@ -343,7 +346,16 @@ FIDELITY_ALIVE_PERIOD_S = env_int("FIDELITY_ALIVE_PERIOD_S", 2 * 3600, minimum=6
 FIDELITY_CHECK_MINUTES = env_int("FIDELITY_CHECK_MINUTES", 5, minimum=1)
 # While a node stays down, its owners are reminded at most this often (0: never).
 FIDELITY_REMINDER_PERIOD_S = env_int("FIDELITY_REMINDER_PERIOD_S", 24 * 3600, minimum=0)
+# Forward public samples to other platforms (Stadtpuls, webhooks; README "Forwarding").
 IOTDP_INTEGRATION = env_bool("IOTDP_INTEGRATION", False)
+# Each request to a platform, connecting and answering.
+FORWARDING_TIMEOUT_S = env_int("FORWARDING_TIMEOUT_S", 10, minimum=1)
+# After a transient failure a stream waits this long, doubling per failure up to the maximum.
+FORWARDING_RETRY_S = env_int("FORWARDING_RETRY_S", 30, minimum=0)
+FORWARDING_MAX_BACKOFF_S = env_int("FORWARDING_MAX_BACKOFF_S", 3600, minimum=0)
+# Webhooks may point at loopback, private and link-local addresses only if
+# this is on: otherwise an owner could make the server call internal services.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 
 # --- Ingest (see README, "Ingest") ------------------------------------------------
 # "token": gateways send an ingest key (Authorization: Bearer …). "none": anyone

@@ -22,6 +22,7 @@ else:
     urlpatterns = health_urls + ingest_urls + [
         path("admin/", admin.site.urls),
         path("api/v1/", include("ingest.api.urls")),
+        path("api/v1/", include("integrations.webhook.api.urls")),
         path("api/v1/", include("core.api.urls")),
         path("api/v1/auth/", include("dj_rest_auth.urls")),
         path("api/v1/auth/registration/", include("dj_rest_auth.registration.urls")),

@@ -27,11 +27,14 @@ from core.tests.factories import (
     make_room,
     make_user,
 )
+from integrations.models import Batch, PendingSample, Stream
+from integrations.stadtpuls.models import Sensor
+from integrations.webhook.models import Webhook
 from user_manager.models import Membership
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"core", "user_manager"}
+OUR_APPS = {"core", "user_manager", "integrations", "stadtpuls", "webhook"}
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 MODEL_IDS = [model._meta.label for model, _ in REGISTERED]
 MOST_QUERIES_PER_LIST = 10
@@ -50,9 +53,18 @@ def stock(count: int) -> None:
         node = make_node(owner=organization, protocol=make_protocol(f"PROTOCOL{n}"), model=model)
         NodeFidelity.objects.create(node=node, fidelity=NodeFidelity.Status.ALIVE, last_contact=_at(0))
         FidelityEvent.objects.create(node=node, old="U", new="E", timestamp=_at(0))
-        make_installation(node, make_room(operator=organization), from_time=_at(0))
-        Sample.objects.create(node=node, timestamp=_at(1), co2_ppm=400 + n)
+        installation = make_installation(node, make_room(operator=organization), from_time=_at(0))
+        sample = Sample.objects.create(node=node, timestamp=_at(1), co2_ppm=400 + n)
+        stock_forwarding(installation, sample)
     Group.objects.get_or_create(name="Support")
+
+
+def stock_forwarding(installation, sample) -> None:
+    webhook = Webhook.objects.create(organization=installation.node.owner, url=f"https://example.org/{sample.pk}")
+    stream = Stream.objects.create(integration="webhook", destination=str(webhook.pk), installation=installation)
+    dead = Batch.objects.create(stream=stream, state=Batch.DEAD, size=1, last_error="HTTP 410")
+    PendingSample.objects.create(stream=stream, sample=sample, batch=dead)
+    Sensor.objects.create(installation=installation, sensor_id=sample.pk)
 
 
 def stock_other_apps(user) -> None:
