@@ -86,7 +86,9 @@ class Batch(models.Model):
 
 class PendingSample(models.Model):
     id = models.BigAutoField(primary_key=True)
-    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="pending")
+    # Indexed by the unique (stream, sample) below: every index here is
+    # written on each ingest request while forwarding is on.
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="pending", db_index=False)
     # No database constraint: pruning or partition drops must never wait for
     # the outbox. A sample deleted meanwhile is simply not sent.
     sample = models.ForeignKey(Sample, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
@@ -94,4 +96,3 @@ class PendingSample(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["stream", "sample"], name="pending_sample_unique")]
-        indexes = [models.Index(fields=["stream", "batch"], name="pending_stream_batch")]

@@ -3,7 +3,9 @@ receiver, right after ingest committed the samples) and asking the task
 cluster to drain it."""
 
 from collections.abc import Iterable
+from contextlib import contextmanager
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -34,9 +36,9 @@ WITH wanted AS (
         AS w(destination, installation_id, sample_id)
 ), streams AS (
     SELECT s.id, s.destination, s.installation_id, s.queued, s.next_attempt
-    FROM integrations_stream s
-    WHERE s.integration = %(integration)s
-      AND (s.destination, s.installation_id) IN (SELECT destination, installation_id FROM wanted)
+    FROM (SELECT DISTINCT destination, installation_id FROM wanted) k
+    JOIN integrations_stream s
+      ON s.integration = %(integration)s::text AND s.destination = k.destination AND s.installation_id = k.installation_id
 ), added AS (
     INSERT INTO integrations_pendingsample (stream_id, sample_id)
     SELECT s.id, w.sample_id FROM wanted w JOIN streams s USING (destination, installation_id)
@@ -63,19 +65,30 @@ def _record_in_one_statement(integration: str, entries: list[tuple[str, int, int
         "installations": installations,
         "samples": samples,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_RECORD, params)
+    with prepared_cursor() as cursor:
+        cursor.execute(_RECORD, params, prepare=True)
         complete, streams, claimed = cursor.fetchone()
-        if not complete:
-            # First samples for a stream: create it, then record again (what
-            # the first run stored is kept once).
-            _create_streams(integration, entries)
-            cursor.execute(_RECORD, params)
+    if not complete:
+        # First samples for a stream: create it, then record again (what
+        # the first run stored is kept once).
+        _create_streams(integration, entries)
+        with prepared_cursor() as cursor:
+            cursor.execute(_RECORD, params, prepare=True)
             complete, streams, more = cursor.fetchone()
-            claimed += more
+        claimed += more
     # Inside a caller's transaction, a drain must not look before it commits.
     transaction.on_commit(lambda: _queue(claimed))
     return sorted(streams)
+
+
+@contextmanager
+def prepared_cursor():
+    """A psycopg cursor binding parameters on the server, so that statements
+    run on every ingest request are parsed and planned once per connection
+    (as ingest's own statement is), not once per request."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _create_streams(integration: str, entries) -> None:

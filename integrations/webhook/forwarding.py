@@ -11,6 +11,7 @@ from collections import defaultdict
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import connection
 
 from core.models import Installation
 from ingest.signals import PublishedSample
@@ -25,14 +26,35 @@ NAME = "webhook"
 def record(sender, samples: list[PublishedSample], **kwargs) -> None:
     """``sample_published`` receiver: one stream per webhook and installation."""
     hooks = defaultdict(list)
-    for installation, webhook in Installation.objects.filter(
-        pk__in={sample.installation_id for sample in samples}, node__owner__webhooks__is_active=True
-    ).values_list("pk", "node__owner__webhooks"):
+    for installation, webhook in _active_webhooks({sample.installation_id for sample in samples}):
         hooks[installation].append(str(webhook))
     outbox.record(
         NAME,
         ((webhook, sample.installation_id, sample.sample_id) for sample in samples for webhook in hooks[sample.installation_id]),
     )
+
+
+_ACTIVE_WEBHOOKS = """
+    SELECT i.id, w.id
+    FROM core_installation i
+    JOIN core_node n ON n.id = i.node_id
+    JOIN webhook_webhook w ON w.organization_id = n.owner_id AND w.is_active
+    WHERE i.id = ANY(%s::int8[])
+"""
+
+
+def _active_webhooks(installation_ids: set[int]) -> list[tuple[int, int]]:
+    """(installation, webhook) pairs; on the ingest request's path, hence
+    one prepared statement on PostgreSQL rather than a compiled query."""
+    if connection.vendor != "postgresql":
+        return list(
+            Installation.objects.filter(pk__in=installation_ids, node__owner__webhooks__is_active=True).values_list(
+                "pk", "node__owner__webhooks"
+            )
+        )
+    with outbox.prepared_cursor() as cursor:
+        cursor.execute(_ACTIVE_WEBHOOKS, [list(installation_ids)], prepare=True)
+        return cursor.fetchall()
 
 
 def forget(sender, instance: Webhook, **kwargs) -> None:
