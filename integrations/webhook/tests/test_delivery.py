@@ -264,8 +264,9 @@ def test_a_long_backlog_goes_out_in_batches_with_their_own_delivery_ids(
     create_webhook(owner, organization, f"{platform.url}/hook")
     send(gateway, series(node, 1001))
 
-    drain_all()
+    outcomes = drain_all()
 
+    assert len(platform.requests) == 2, (outcomes, PendingSample.objects.count())
     first, second = platform.requests
     assert len(first.json()["samples"]) == 1000
     assert timestamps(second) == [T0 + 1000 * 60]
