@@ -23,6 +23,17 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher costs ~0.2 s per password by design; the suite
+    # creates thousands of users. Nothing here tests the hasher's strength.
+    # The second one still checks the demo fixtures' passwords.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     # allauth keeps its rate limits in the cache, which outlives a test.
     cache.clear()

@@ -14,6 +14,7 @@ def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+@transaction.atomic  # with its audit entry
 def ingest_key_create(organization: Organization, name: str) -> tuple[IngestKey, str]:
     """A new key for ``organization``; returns it with the plain key, which
     is not stored and cannot be shown again."""

@@ -6,6 +6,8 @@ Everything that differs between deployments comes from environment variables
 console e-mail, no Sentry.
 """
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -64,25 +66,33 @@ INSTALLED_APPS = [
     "dj_rest_auth",
     "dj_rest_auth.registration",
     "django_q",
+    "corsheaders",
+    "axes",
     "user_manager",
     "core",
     "ingest",
     "integrations",
     "integrations.stadtpuls",
     "integrations.webhook",
+    "audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that may answer by itself, so that those answers carry CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last: it turns a log-in refused for too many failures into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 if INGEST_ONLY:
     # Gateways need no static files, languages, CSRF or framing rules, and
@@ -90,6 +100,8 @@ if INGEST_ONLY:
     # session, user and message ones stay: the admin's and allauth's system
     # checks require them, and they do nothing until a view asks.)
     _NOT_FOR_GATEWAYS = {
+        "corsheaders.middleware.CorsMiddleware",
+        "audit.middleware.AuditActorMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.locale.LocaleMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,6 +185,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every log-in (admin, allauth pages, API) while locked out.
+    "user_manager.login_throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
     # Without it, log-in by e-mail address through dj-rest-auth fails.
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -228,6 +242,44 @@ if _proxy_header:
         )
     SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# The browser app on other origins may call the API (never the admin or the
+# ingest path). Credentials (the session cookie) only when asked for: token
+# clients don't need them.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", False)
+CORS_EXPOSE_HEADERS = ["Retry-After", "Content-Disposition"]
+
+# Log-in throttling. Failed log-ins through any door (admin, allauth pages,
+# API) count per user name and client address; past the limit that pair is
+# refused with 429 for the cool-off time (django-axes, attempts kept in the
+# database so that every worker sees them).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "user_manager.login_throttle.attempted_username"
+AXES_LOCKOUT_CALLABLE = "user_manager.login_throttle.locked_out"
+# The client address is REMOTE_ADDR: behind a proxy, the pair is the user name and
+# the proxy, so the limit then works per user name.
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "new_password1", "new_password2", "old_password"]
+AXES_VERBOSE = False
+# The API's auth endpoints (log-in, log-out, password reset and change) share a
+# per-address request rate; password-reset mails to one address are limited
+# separately (user_manager/login_throttle.py).
+AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "60/min")
+PASSWORD_RESET_THROTTLE_RATE = env_str("PASSWORD_RESET_THROTTLE_RATE", "5/hour")
+for _name, _rate in [("AUTH_THROTTLE_RATE", AUTH_THROTTLE_RATE), ("PASSWORD_RESET_THROTTLE_RATE", PASSWORD_RESET_THROTTLE_RATE)]:
+    # DRF would only fail on the first request; a typo should stop the start.
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(f"{_name} must look like 60/min or 5/hour, not {_rate!r}.")
 
 # --- REST framework and JSON:API -------------------------------------------------
 REST_FRAMEWORK = {
@@ -264,6 +316,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+    # Only views with a throttle_scope are throttled (dj-rest-auth's).
+    "DEFAULT_THROTTLE_CLASSES": ("rest_framework.throttling.ScopedRateThrottle",),
+    "DEFAULT_THROTTLE_RATES": {
+        "dj_rest_auth": AUTH_THROTTLE_RATE,
+        "password_reset_email": PASSWORD_RESET_THROTTLE_RATE,
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "vnd.api+json",
     "TEST_REQUEST_RENDERER_CLASSES": (
@@ -288,6 +346,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Accounts (allauth + dj-rest-auth) ------------------------------------------
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
+# After logging in on the account pages without ?next=: the account's own page
+# (Django's default, /accounts/profile/, does not exist).
+LOGIN_REDIRECT_URL = "account_email"
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "ACCOUNT_EMAIL_VERIFICATION", ["mandatory", "optional", "none"], "mandatory"
@@ -339,6 +400,9 @@ if Q_BROKER_URL:
 # como-ui's month view asks for 43,200.
 TIMESERIES_MAX_POINTS = env_int("TIMESERIES_MAX_POINTS", 100_000, minimum=1)
 INSTALLATION_IMAGE_MAX_BYTES = env_int("INSTALLATION_IMAGE_MAX_BYTES", 5_000_000, minimum=1)
+# /readyz fails when the task cluster has not run its one-minute heartbeat for
+# this long (0: the cluster is not checked, e.g. where none runs).
+READYZ_CLUSTER_MAX_AGE_S = env_int("READYZ_CLUSTER_MAX_AGE_S", 300, minimum=0)
 NODE_FIDELITY = env_bool("NODE_FIDELITY", False)
 # A node is alive while its last sample arrived within this period, missing
 # within twice it, dead beyond (organizations may set their own).
@@ -413,6 +477,8 @@ LOGGING = {
             "propagate": False,
         },
         "django-q": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # At INFO it logs every log-in with user name and address.
+        "axes": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }
 
@@ -422,11 +488,6 @@ if SENTRY:
     _sentry_url = env_secret("SENTRY_URL")
     if not _sentry_url:
         raise ImproperlyConfigured("SENTRY=1 needs SENTRY_URL (or SENTRY_URL_FILE).")
-    import sentry_sdk
+    from managair import sentry
 
-    sentry_sdk.init(
-        dsn=_sentry_url,
-        send_default_pii=False,
-        traces_sample_rate=0.0,
-        environment=env_str("SENTRY_ENVIRONMENT", "production"),
-    )
+    sentry.init(_sentry_url, environment=env_str("SENTRY_ENVIRONMENT", "production"))

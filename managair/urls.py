@@ -8,10 +8,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from managair import health
+from user_manager.login_throttle import ThrottledLoginView, ThrottledPasswordResetView
 
 health_urls = [
     path("healthz", health.liveness, name="healthz"),
     path("healthz/", health.liveness),
+    path("readyz", health.readiness, name="readyz"),
+    path("readyz/", health.readiness),
 ]
 
 ingest_urls = [path("ingest/v1/", include("ingest.urls"))]
@@ -23,7 +26,11 @@ else:
         path("admin/", admin.site.urls),
         path("api/v1/", include("ingest.api.urls")),
         path("api/v1/", include("integrations.webhook.api.urls")),
+        path("api/v1/", include("audit.api.urls")),
         path("api/v1/", include("core.api.urls")),
+        # dj-rest-auth's views, with log-in lockouts answered 429 and a limit on reset mails per address.
+        re_path(r"^api/v1/auth/login/?$", ThrottledLoginView.as_view(), name="rest_login"),
+        re_path(r"^api/v1/auth/password/reset/?$", ThrottledPasswordResetView.as_view(), name="rest_password_reset"),
         path("api/v1/auth/", include("dj_rest_auth.urls")),
         path("api/v1/auth/registration/", include("dj_rest_auth.registration.urls")),
         # The password-reset mail links to allauth's page; dj-rest-auth's mail

@@ -1,12 +1,26 @@
 """Addresses, sites, rooms, nodes, installations and the nodes' fidelity."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from core.admin.charts import co2_chart
 from core.models import Address, FidelityEvent, Installation, Node, NodeFidelity, Room, Site
+from core.timeseries import BUCKET_COLUMNS, Bucketing, Window, bucket_rows
+from core.timestamps import from_unix
 from managair.admin_inlines import LabelledAutocompleteInline, LabelledFormSet
+
+CHART_PERIOD = timedelta(days=7)
+_CO2_MEAN = BUCKET_COLUMNS.index("co2_ppm_mean")
+# The fidelity badges' colours, for the pages that show them.
+ADMIN_CSS = {"all": ("admin/managair.css",)}
 
 
 class InstallationFormSet(LabelledFormSet):
@@ -99,6 +113,9 @@ class RoomAdmin(InlinesOnChangeOnly, admin.ModelAdmin):
 
 @admin.register(Node)
 class NodeAdmin(InlinesOnChangeOnly, admin.ModelAdmin):
+    class Media:
+        css = ADMIN_CSS
+
     list_display = ("eui64", "alias", "owner", "protocol", "model", "fidelity_status", "samples")
     list_select_related = ("owner", "protocol", "model", "fidelity")
     list_filter = ("fidelity__fidelity", "protocol", "model")
@@ -109,11 +126,11 @@ class NodeAdmin(InlinesOnChangeOnly, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["eui64", "alias", "id", "protocol", "model", "owner", "description"]
-        return fields if obj is None else fields + ["fidelity_status", "last_contact", "samples"]
+        return fields if obj is None else fields + ["fidelity_status", "last_contact", "samples", "co2_chart"]
 
     def get_readonly_fields(self, request, obj=None):
         # Changing the primary key would copy the node instead.
-        return () if obj is None else ("id", "fidelity_status", "last_contact", "samples")
+        return () if obj is None else ("id", "fidelity_status", "last_contact", "samples", "co2_chart")
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "id":
@@ -122,8 +139,7 @@ class NodeAdmin(InlinesOnChangeOnly, admin.ModelAdmin):
 
     @admin.display(description="fidelity", ordering="fidelity__fidelity")
     def fidelity_status(self, node):
-        fidelity = _fidelity_of(node)
-        return fidelity.get_fidelity_display() if fidelity else None
+        return fidelity_badge(node)
 
     @admin.display(description="last contact")
     def last_contact(self, node):
@@ -135,6 +151,10 @@ class NodeAdmin(InlinesOnChangeOnly, admin.ModelAdmin):
         url = reverse("admin:core_sample_changelist")
         return format_html('<a href="{}?node__id__exact={}">samples</a>', url, node.pk)
 
+    @admin.display(description="CO2, last 7 days")
+    def co2_chart(self, node):
+        return last_week_chart(node.pk, title=f"CO2 of {node}, hourly means of the last 7 days")
+
 
 def _fidelity_of(node: Node) -> NodeFidelity | None:
     try:
@@ -144,8 +164,38 @@ def _fidelity_of(node: Node) -> NodeFidelity | None:
         return None
 
 
+def fidelity_badge(node: Node) -> SafeString:
+    """The status the check stored for the node, as a badge coloured by
+    admin/managair.css (select the node's ``fidelity`` with it)."""
+    fidelity = _fidelity_of(node)
+    if fidelity is None:
+        return format_html('<span class="fidelity-badge fidelity-none">{}</span>', "not checked yet")
+    return format_html(
+        '<span class="fidelity-badge fidelity-{}" data-status="{}">{}</span>',
+        fidelity.fidelity,
+        fidelity.fidelity,
+        fidelity.get_fidelity_display(),
+    )
+
+
+def last_week_chart(node_id, *, title: str, installation: Installation | None = None) -> SafeString:
+    """The node's hourly CO2 means of the last CHART_PERIOD (an
+    installation's: only within its span), computed by the database as the
+    API's 1-hour buckets are, so a week costs at most 168 summary rows."""
+    tz = ZoneInfo(settings.TIME_ZONE)
+    now = timezone.now()
+    axis = Window(now - CHART_PERIOD, now)
+    shown = axis.clipped_to(installation) if installation is not None else axis
+    rows = bucket_rows(node_id, shown, Bucketing("1h", tz))
+    points = [(from_unix(row[0]), row[_CO2_MEAN]) for row in rows]
+    return co2_chart(points, start=axis.start, end=axis.end, tz=tz, title=title)
+
+
 @admin.register(Installation)
 class InstallationAdmin(admin.ModelAdmin):
+    class Media:
+        css = ADMIN_CSS
+
     list_display = ("node", "room_name", "site", "organization", "from_time", "to_time", "is_public")
     list_select_related = ("node", "room__site__operator")
     list_filter = ("is_public",)
@@ -163,6 +213,9 @@ class InstallationAdmin(admin.ModelAdmin):
         # An installation's name includes its node's and room's (see RoomAdmin).
         return super().get_queryset(request).select_related(*self.list_select_related)
 
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("node_fidelity", "co2_chart")
+
     @admin.display(description="room", ordering="room__name")
     def room_name(self, installation):
         return installation.room.name
@@ -174,6 +227,15 @@ class InstallationAdmin(admin.ModelAdmin):
     @admin.display(ordering="room__site__operator__name")
     def organization(self, installation):
         return installation.room.site.operator
+
+    @admin.display(description="fidelity of the node")
+    def node_fidelity(self, installation):
+        return fidelity_badge(installation.node)
+
+    @admin.display(description="CO2, last 7 days")
+    def co2_chart(self, installation):
+        title = f"CO2 of {installation.node} in {installation.room.name}, hourly means of the last 7 days"
+        return last_week_chart(installation.node_id, title=title, installation=installation)
 
 
 @admin.register(NodeFidelity)

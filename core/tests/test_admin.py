@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -27,6 +28,7 @@ from core.tests.factories import (
     make_room,
     make_user,
 )
+from ingest.keys import ingest_key_create
 from integrations.models import Batch, PendingSample, Stream
 from integrations.stadtpuls.models import Sensor
 from integrations.webhook.models import Webhook
@@ -34,7 +36,7 @@ from user_manager.models import Membership
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"core", "user_manager", "integrations", "stadtpuls", "webhook"}
+OUR_APPS = {"core", "user_manager", "integrations", "stadtpuls", "webhook", "audit"}
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 MODEL_IDS = [model._meta.label for model, _ in REGISTERED]
 MOST_QUERIES_PER_LIST = 10
@@ -65,6 +67,7 @@ def stock_forwarding(installation, sample) -> None:
     dead = Batch.objects.create(stream=stream, state=Batch.DEAD, size=1, last_error="HTTP 410")
     PendingSample.objects.create(stream=stream, sample=sample, batch=dead)
     Sensor.objects.create(installation=installation, sensor_id=sample.pk)
+    ingest_key_create(installation.node.owner, f"gateway {sample.pk}")
 
 
 def stock_other_apps(user) -> None:
@@ -80,6 +83,10 @@ def stock_other_apps(user) -> None:
     app = SocialApp.objects.create(provider="github", name="GitHub", client_id="id", secret="secret")
     account = SocialAccount.objects.create(user=user, provider="github", uid="1")
     SocialToken.objects.create(app=app, account=account, token="token")
+    attempt = {"username": "lupe", "ip_address": "192.0.2.1", "user_agent": "test", "path_info": "/admin/login/"}
+    AccessAttempt.objects.create(**attempt, failures_since_start=1)
+    AccessFailureLog.objects.create(**attempt)
+    AccessLog.objects.create(**attempt)
 
 
 def _at(hours: int) -> datetime:

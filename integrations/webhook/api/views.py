@@ -2,6 +2,7 @@
 delivery goes, owners create, change and delete them."""
 
 import django_filters
+from django.db import transaction
 from django.db.models import CharField, OuterRef, Subquery, Sum, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
@@ -54,6 +55,7 @@ class WebhookViewSet(ScopedViewSet):
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("organization") or instance.organization).pk
 
+    @transaction.atomic  # with its audit entry
     def perform_create(self, serializer):
         self.authorize_write(serializer)
         webhook = serializer.save()
@@ -61,6 +63,7 @@ class WebhookViewSet(ScopedViewSet):
         # The read-only figures of a webhook that has sent nothing yet.
         webhook.last_delivery, webhook.backlog, webhook.last_error = None, 0, ""
 
+    @transaction.atomic
     def perform_update(self, serializer):
         self.authorize_write(serializer)
         serializer.save()

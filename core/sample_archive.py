@@ -1,0 +1,228 @@
+"""Archiving and pruning: old samples move out of the database into
+gzip-compressed JSON Lines files, one per node and calendar month (UTC),
+``<directory>/<node id>/<YYYY-MM>.jsonl.gz``, lines in time order, values as
+stored (``sample_export.archive_record``).
+
+A node-month's samples leave the database only once its file is on disk and
+holds exactly them:
+
+1. The month's samples before the cutoff, merged with the lines of the file
+   an earlier run left, go to a temporary file, which is fsynced and read
+   back (a damaged gzip stream fails here, on its checksum).
+2. In one transaction the node's row is locked, which holds off new samples
+   of the node (inserting one takes a key-share lock on it), and the month's
+   samples are read again under row locks, which holds off changes to them.
+   The file must hold exactly the lines they and the earlier file make (same
+   count, same SHA-256 over the lines in order). Only then does it replace
+   the month's file, and the rows just read are deleted, by node and time
+   range, before the locks go.
+
+Any failure leaves the earlier file and the samples as they were; a later
+run merges whatever is left. Where the earlier file and the database both
+hold a sample of the same moment (a run that stopped between writing and
+deleting), the database's row is kept and the line not repeated.
+
+Hourly summaries are not kept for archived hours, on purpose. Deleting
+samples sets off the delete trigger of migration 0006, which marks their
+hours' summaries stale; readers then compute those hours from the samples
+(none are left), and the next scheduled refresh (``core.hourly.refresh``)
+drops the emptied rows. Summaries promise to equal their samples ("never
+wrong, only sometimes not yet there"): an hour that outlived its samples
+would disagree with the raw series and with every other bucket size. The
+history lives on in the archive files.
+
+Forwarding outboxes (``integrations.PendingSample``) refer to samples
+without a database constraint; a sample archived before it was forwarded is
+simply not sent, as designed there.
+"""
+
+import gzip
+import hashlib
+import heapq
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from django.db import DatabaseError, transaction
+
+from core import sample_export
+from core.hourly import EARLIEST
+from core.models import Node, Sample
+from core.sample_export import SampleRow, Selection
+from core.timeseries import Window
+
+
+class ArchiveError(Exception):
+    """A node-month could not be archived; nothing of it was deleted."""
+
+
+@dataclass(frozen=True)
+class NodeMonth:
+    node_id: UUID
+    start: datetime  # the first moment of the month, UTC
+
+    def __str__(self) -> str:
+        return f"{self.node_id} {self.start:%Y-%m}"
+
+    def selection(self, cutoff: datetime) -> Selection:
+        return Selection((self.node_id,), Window(self.start, min(next_month(self.start), cutoff)))
+
+    def path(self, directory: Path) -> Path:
+        return directory / str(self.node_id) / f"{self.start:%Y-%m}.jsonl.gz"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    archived: int  # samples from the database now in the file
+    deleted: int
+
+
+def month_start(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def next_month(start: datetime) -> datetime:
+    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def node_months(cutoff: datetime) -> list[NodeMonth]:
+    """Every node and month holding samples before ``cutoff``, in that order:
+    one index lookup per node-month, jumping over empty months."""
+    found = []
+    for node_id in Node.objects.order_by("pk").values_list("pk", flat=True):
+        since = EARLIEST
+        while (first := _first_sample(node_id, since, cutoff)) is not None:
+            found.append(NodeMonth(node_id, month_start(first)))
+            since = next_month(found[-1].start)
+    return found
+
+
+def _first_sample(node_id: UUID, since: datetime, before: datetime) -> datetime | None:
+    samples = Sample.objects.filter(node_id=node_id, timestamp__gte=since, timestamp__lt=before)
+    return samples.order_by("timestamp").values_list("timestamp", flat=True).first()
+
+
+def pending(node_month: NodeMonth, cutoff: datetime) -> int:
+    """How many samples archiving the node-month would move (for a dry run)."""
+    return node_month.selection(cutoff).queryset().count()
+
+
+def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome:
+    """Archive and delete the node-month's samples before ``cutoff`` (see
+    the module's docstring); raises ``ArchiveError`` having deleted nothing."""
+    path = node_month.path(directory)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    selection = node_month.selection(cutoff)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(temporary, path.name, _merged(_earlier(path), _records(sample_export.iter_rows(selection))))
+        written = _Tally.of(_read_lines(temporary), ordered=True)
+        with transaction.atomic():
+            # Holds off new samples of the node until commit: inserting one takes a key-share lock on it.
+            list(Node.objects.select_for_update().filter(pk=node_month.node_id).values_list("pk"))
+            current = _Counted(sample_export.iter_rows(selection, lock=True))
+            expected = _Tally.of(map(sample_export.jsonl_line, _merged(_earlier(path), _records(current))))
+            if written != expected:
+                raise ArchiveError(
+                    f"verification failed: the file holds {written.count} lines, the database and the earlier "
+                    f"file {expected.count}" + ("" if written.count != expected.count else ", but not the same ones")
+                )
+            os.replace(temporary, path)
+            _fsync_directory(path.parent)
+            deleted, _ = selection.queryset().delete()
+            if deleted != current.count:
+                raise ArchiveError(f"{deleted} samples would have been deleted, not the {current.count} archived")
+        return Outcome(archived=current.count, deleted=deleted)
+    except ArchiveError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, DatabaseError) as error:
+        raise ArchiveError(f"{type(error).__name__}: {error}") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _records(rows: Iterable[SampleRow]) -> Iterator[dict]:
+    return map(sample_export.archive_record, rows)
+
+
+def _merged(earlier: Iterable[dict], current: Iterable[dict]) -> Iterator[dict]:
+    """Two time-ordered streams of records as one; of two at the same moment,
+    the database's (``current``)."""
+    tagged = heapq.merge(
+        ((sample_export.record_time(record), 0, record) for record in current),
+        ((sample_export.record_time(record), 1, record) for record in earlier),
+        key=lambda item: item[:2],
+    )
+    last = None
+    for moment, _, record in tagged:
+        if moment != last:
+            yield record
+            last = moment
+
+
+def _earlier(path: Path) -> Iterator[dict]:
+    if path.exists():
+        yield from map(json.loads, _read_lines(path))
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as lines:
+        yield from lines
+
+
+def _write(path: Path, name: str, records: Iterable[dict]) -> None:
+    with path.open("wb") as raw:
+        # ``filename``: the name in the gzip header, not the temporary one.
+        compressed = gzip.GzipFile(filename=name.removesuffix(".gz"), fileobj=raw, mode="wb")
+        with io.TextIOWrapper(compressed, encoding="utf-8", newline="") as text:
+            sample_export.write_jsonl(records, text)
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory's entry is on disk.
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class _Tally:
+    count: int
+    sha256: str
+
+    @classmethod
+    def of(cls, lines: Iterable[str], *, ordered: bool = False) -> "_Tally":
+        """Count and digest ``lines``; ``ordered``: each must be later than the one before."""
+        digest, count, last = hashlib.sha256(), 0, None
+        for line in lines:
+            if ordered:
+                moment = sample_export.record_time(json.loads(line))
+                if last is not None and moment <= last:
+                    raise ArchiveError(f"verification failed: line {count + 1} is not later than the one before")
+                last = moment
+            digest.update(line.encode())
+            count += 1
+        return cls(count, digest.hexdigest())
+
+
+class _Counted:
+    """An iterable that counts what passed through it."""
+
+    def __init__(self, items: Iterable):
+        self.items, self.count = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.count += 1
+            yield item

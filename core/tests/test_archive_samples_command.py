@@ -1,0 +1,288 @@
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.utils import timezone
+
+from core import hourly, sample_export
+from core.models import HourlySummary, Sample
+from core.tests.factories import make_node, make_organization
+from managair.tests.test_settings import PROJECT
+
+pytestmark = pytest.mark.django_db
+
+JANUARY = datetime(2024, 1, 10, 8, tzinfo=UTC)
+FEBRUARY = datetime(2024, 2, 20, 9, tzinfo=UTC)
+
+
+def add(node, moment: datetime, co2_ppm: int = 600, **fields) -> Sample:
+    return Sample.objects.create(node=node, timestamp=moment, co2_ppm=co2_ppm, **fields)
+
+
+def archive(directory, *args, days: int = 30) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("archive_samples", "--older-than", str(days), "--directory", str(directory), *args,
+                     stdout=out, stderr=err)  # fmt: skip
+    except CommandError as error:
+        error.output = (out.getvalue(), err.getvalue())
+        raise
+    return out.getvalue(), err.getvalue()
+
+
+def lines(path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def co2(path) -> list[int]:
+    return [record["co2_ppm"] for record in lines(path)]
+
+
+def remaining(node) -> list[int]:
+    return list(Sample.objects.filter(node=node).order_by("timestamp").values_list("co2_ppm", flat=True))
+
+
+def drop_one_line(monkeypatch, only_node=None):
+    """The writer loses a line, as a full disk or a bug might."""
+    write_jsonl = sample_export.write_jsonl
+
+    def lossy(records, stream):
+        records = list(records)
+        if only_node is None or records[0]["node"] == str(only_node.pk):
+            records = records[1:]
+        return write_jsonl(records, stream)
+
+    monkeypatch.setattr(sample_export, "write_jsonl", lossy)
+
+
+def test_old_samples_move_into_one_file_per_node_and_month(node, tmp_path):
+    add(node, FEBRUARY, 620)
+    add(node, JANUARY + timedelta(minutes=1), 611)
+    add(node, JANUARY, 610)
+    add(node, timezone.now() - timedelta(days=1), 900)
+
+    out, err = archive(tmp_path)
+
+    assert out == "2 files written, 3 samples archived, 3 samples deleted.\n"
+    assert err == ""
+    assert sorted(p.name for p in (tmp_path / str(node.pk)).iterdir()) == ["2024-01.jsonl.gz", "2024-02.jsonl.gz"]
+    assert co2(tmp_path / str(node.pk) / "2024-01.jsonl.gz") == [610, 611]
+    assert co2(tmp_path / str(node.pk) / "2024-02.jsonl.gz") == [620]
+    assert remaining(node) == [900]
+
+
+def test_archived_lines_keep_values_exactly_as_stored(node, tmp_path):
+    add(node, JANUARY, 610, temperature_celsius=21.25, rel_humidity_percent=None,
+        measurement_status=Sample.Status.REPLACEMENT)  # fmt: skip
+
+    archive(tmp_path)
+
+    assert lines(tmp_path / str(node.pk) / "2024-01.jsonl.gz") == [{
+        "node": str(node.pk), "timestamp_s": int(JANUARY.timestamp()), "time_utc": "2024-01-10T08:00:00Z",
+        "co2_ppm": 610, "temperature_celsius": 21.25, "rel_humidity_percent": None, "measurement_status": "R",
+    }]  # fmt: skip
+
+
+def test_months_are_utc_calendar_months(node, tmp_path):
+    # 00:30 on 1 February in Berlin is still January in UTC.
+    add(node, datetime.fromisoformat("2024-02-01T00:30:00+01:00"), 610)
+    add(node, datetime(2024, 2, 1, 0, 0, tzinfo=UTC), 620)
+
+    archive(tmp_path)
+
+    assert co2(tmp_path / str(node.pk) / "2024-01.jsonl.gz") == [610]
+    assert co2(tmp_path / str(node.pk) / "2024-02.jsonl.gz") == [620]
+
+
+def test_only_samples_older_than_the_retention_leave(node, tmp_path):
+    now = timezone.now()
+    add(node, now - timedelta(days=10, minutes=1), 610)
+    add(node, now - timedelta(days=9, hours=23), 620)
+
+    out, _ = archive(tmp_path, days=10)
+
+    assert out.endswith("1 samples archived, 1 samples deleted.\n")
+    assert remaining(node) == [620]
+
+
+def test_rerun_after_late_old_samples_merges_into_the_month_file(node, tmp_path):
+    add(node, JANUARY, 610)
+    add(node, JANUARY + timedelta(hours=2), 612)
+    archive(tmp_path)
+    path = tmp_path / str(node.pk) / "2024-01.jsonl.gz"
+    # A logger's backlog arrives: one sample between the archived ones, one after them.
+    add(node, JANUARY + timedelta(hours=1), 611)
+    add(node, JANUARY + timedelta(hours=3), 613)
+
+    out, _ = archive(tmp_path)
+
+    assert out == "1 files written, 2 samples archived, 2 samples deleted.\n"
+    assert co2(path) == [610, 611, 612, 613]
+    assert remaining(node) == []
+
+
+def test_rerun_after_an_interrupted_run_does_not_repeat_lines(node, tmp_path):
+    add(node, JANUARY, 610)
+    add(node, JANUARY + timedelta(hours=1), 611)
+    archive(tmp_path)
+    path = tmp_path / str(node.pk) / "2024-01.jsonl.gz"
+    # As if the earlier run had written the file and stopped before deleting.
+    add(node, JANUARY, 610)
+
+    archive(tmp_path)
+
+    assert co2(path) == [610, 611]
+    assert remaining(node) == []
+
+
+def test_verification_failure_deletes_nothing_and_fails_the_command(node, tmp_path, monkeypatch):
+    add(node, JANUARY, 610)
+    add(node, JANUARY + timedelta(minutes=1), 611)
+    drop_one_line(monkeypatch)
+
+    with pytest.raises(CommandError, match="1 of 1 node-months failed") as raised:
+        archive(tmp_path)
+
+    out, err = raised.value.output
+    assert out == "0 files written, 0 samples archived, 0 samples deleted.\n"
+    assert f"{node.pk} 2024-01: verification failed: the file holds 1 lines, the database and the earlier file 2" in err
+    assert remaining(node) == [610, 611]
+    assert list((tmp_path / str(node.pk)).iterdir()) == []  # no temporary file left behind
+
+
+def test_failed_merge_keeps_the_earlier_file(node, tmp_path, monkeypatch):
+    add(node, JANUARY, 610)
+    archive(tmp_path)
+    path = tmp_path / str(node.pk) / "2024-01.jsonl.gz"
+    before = path.read_bytes()
+    add(node, JANUARY + timedelta(minutes=1), 611)
+    drop_one_line(monkeypatch)
+
+    with pytest.raises(CommandError):
+        archive(tmp_path)
+
+    assert path.read_bytes() == before
+    assert remaining(node) == [611]
+
+
+def test_damaged_earlier_file_is_reported_and_left_alone(node, tmp_path):
+    add(node, JANUARY, 610)
+    path = tmp_path / str(node.pk) / "2024-01.jsonl.gz"
+    path.parent.mkdir()
+    path.write_bytes(gzip.compress(b'{"time_utc": "2024-01-10T07:00:00Z"}\n')[:-12] + b"damaged!")
+
+    with pytest.raises(CommandError) as raised:
+        archive(tmp_path)
+
+    assert f"{node.pk} 2024-01: EOFError: Compressed file ended" in raised.value.output[1]
+    assert path.read_bytes().endswith(b"damaged!")
+    assert remaining(node) == [610]
+
+
+def test_a_failing_file_does_not_stop_the_others(organization, tmp_path, monkeypatch):
+    failing, fine = make_node(owner=organization), make_node(owner=organization)
+    add(failing, JANUARY, 610)
+    add(fine, JANUARY, 710)
+    drop_one_line(monkeypatch, only_node=failing)
+
+    with pytest.raises(CommandError) as raised:
+        archive(tmp_path)
+
+    assert raised.value.output[0] == "1 files written, 1 samples archived, 1 samples deleted.\n"
+    assert remaining(failing) == [610]
+    assert remaining(fine) == []
+    assert co2(tmp_path / str(fine.pk) / "2024-01.jsonl.gz") == [710]
+
+
+def test_sample_arriving_while_the_file_is_written_keeps_its_month_in_the_database(node, tmp_path, monkeypatch):
+    add(node, JANUARY, 610)
+    write_jsonl = sample_export.write_jsonl
+
+    def write_then_receive_a_late_sample(records, stream):
+        count = write_jsonl(records, stream)
+        add(node, JANUARY + timedelta(minutes=5), 615)
+        return count
+
+    monkeypatch.setattr(sample_export, "write_jsonl", write_then_receive_a_late_sample)
+
+    with pytest.raises(CommandError):
+        archive(tmp_path)
+
+    assert remaining(node) == [610, 615]
+    assert not (tmp_path / str(node.pk) / "2024-01.jsonl.gz").exists()
+
+
+def test_dry_run_writes_and_deletes_nothing(node, tmp_path):
+    add(node, JANUARY, 610)
+    add(node, FEBRUARY, 620)
+
+    out, _ = archive(tmp_path, "--dry-run")
+
+    assert out.startswith("Dry run: would write 2 files and archive and delete 2 samples older than ")
+    assert list(tmp_path.iterdir()) == []
+    assert remaining(node) == [610, 620]
+
+
+def test_summaries_of_archived_hours_go_with_their_samples(node, tmp_path):
+    add(node, JANUARY, 610)
+    add(node, JANUARY + timedelta(minutes=30), 630)
+    hourly.refresh()
+    assert HourlySummary.objects.filter(node=node, stale=False).count() == 1
+
+    archive(tmp_path)
+
+    # Stale at once, so no reader trusts it; the next refresh drops it.
+    assert list(HourlySummary.objects.filter(node=node).values_list("stale", flat=True)) == [True]
+    hourly.refresh()
+    assert not HourlySummary.objects.filter(node=node).exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--older-than", "0", "--directory", "{tmp}"], "--older-than must be at least 1 day."),
+        (["--older-than", "30", "--directory", "{tmp}/missing"], "--directory {tmp}/missing is not a directory."),
+    ],
+)
+def test_bad_arguments_are_command_errors(args, message, tmp_path, node):
+    add(node, JANUARY, 610)
+
+    with pytest.raises(CommandError) as raised:
+        call_command("archive_samples", *(a.format(tmp=tmp_path) for a in args), stdout=io.StringIO())
+
+    assert str(raised.value) == message.format(tmp=tmp_path)
+    assert remaining(node) == [610]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_process_archives_and_prunes(tmp_path):
+    node = make_node(owner=make_organization())
+    add(node, JANUARY, 610)
+    add(node, FEBRUARY, 620)
+    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", "archive_samples", "--older-than", "30", *args],
+            cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    missing = run("--directory", str(tmp_path / "missing"))
+    archived = run("--directory", str(tmp_path))
+
+    assert missing.returncode == 1
+    assert missing.stderr == f"CommandError: --directory {tmp_path / 'missing'} is not a directory.\n"
+    assert archived.returncode == 0, archived.stderr
+    assert archived.stdout == "2 files written, 2 samples archived, 2 samples deleted.\n"
+    assert co2(tmp_path / str(node.pk) / "2024-01.jsonl.gz") == [610]
+    assert co2(tmp_path / str(node.pk) / "2024-02.jsonl.gz") == [620]
+    assert remaining(node) == []
