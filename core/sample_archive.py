@@ -4,32 +4,62 @@ gzip-compressed JSON Lines files, one per node and calendar month (UTC),
 stored (``sample_export.archive_record``).
 
 A node-month's samples leave the database only once its file is on disk and
-holds exactly them:
+holds exactly them. How they leave depends on where they are stored.
+
+A month that ended before the cutoff and has a partition of its own
+(PostgreSQL, ``core.partitions``) leaves whole, by dropping its partition:
+
+1. Every node-month's samples, merged with the lines of the file an earlier
+   run left, go to a temporary file, which is fsynced and read back (a
+   damaged gzip stream fails here, on its checksum).
+2. In one transaction the partition is locked in SHARE mode: reads go on,
+   but samples of the month can be neither stored, changed nor deleted
+   until commit, so what is verified is what is dropped. Each node's samples
+   are read again, and each file must hold exactly the lines they and the
+   earlier file make (same count, same SHA-256 over the lines in order); no
+   node may hold samples of the month without a file. Only if every file
+   matches are they all put in place, and the partition is dropped
+   (``partitions.drop``) before the lock goes. The drop needs the whole
+   samples table to itself for a moment, and everything reading or storing
+   samples queues behind it while it waits, so it waits at most
+   ``DROP_LOCK_TIMEOUT`` (for a long export, say) and the month is left for
+   a later run.
+
+Dropping is why months are partitions: it takes a moment whatever the
+month's size, where deleting a city's month row by row writes every one of
+its hundreds of millions of rows once more and leaves them dead in the table
+and its indexes until vacuum has been through them all.
+
+Every other sample (of a month only partly before the cutoff, of a month
+kept in the default partition, and all of them on SQLite) leaves node-month
+by node-month, row by row:
 
 1. The month's samples before the cutoff, merged with the lines of the file
    an earlier run left, go to a temporary file, which is fsynced and read
-   back (a damaged gzip stream fails here, on its checksum).
+   back.
 2. In one transaction the node's row is locked, which holds off new samples
    of the node (inserting one takes a key-share lock on it), and the month's
    samples are read again under row locks, which holds off changes to them.
-   The file must hold exactly the lines they and the earlier file make (same
-   count, same SHA-256 over the lines in order). Only then does it replace
-   the month's file, and the rows just read are deleted, by node and time
-   range, before the locks go.
+   The file must hold exactly the lines they and the earlier file make. Only
+   then does it replace the month's file, and the rows just read are
+   deleted, by node and time range, before the locks go.
 
-Any failure leaves the earlier file and the samples as they were; a later
+Any failure leaves the earlier files and the samples as they were; a later
 run merges whatever is left. Where the earlier file and the database both
 hold a sample of the same moment (a run that stopped between writing and
-deleting), the database's row is kept and the line not repeated.
+deleting, or a drop that failed after the month's files were put in place),
+the database's row is kept and the line not repeated.
 
 Hourly summaries are not kept for archived hours, on purpose. Deleting
 samples sets off the delete trigger of migration 0006, which marks their
 hours' summaries stale; readers then compute those hours from the samples
 (none are left), and the next scheduled refresh (``core.hourly.refresh``)
-drops the emptied rows. Summaries promise to equal their samples ("never
-wrong, only sometimes not yet there"): an hour that outlived its samples
-would disagree with the raw series and with every other bucket size. The
-history lives on in the archive files.
+drops the emptied rows. Dropping a partition sets off no trigger: the
+month's summaries are deleted in the same transaction instead, so none is
+left describing samples that are gone. Summaries promise to equal their
+samples ("never wrong, only sometimes not yet there"): an hour that outlived
+its samples would disagree with the raw series and with every other bucket
+size. The history lives on in the archive files.
 
 Forwarding outboxes (``integrations.PendingSample``) refer to samples
 without a database constraint; a sample archived before it was forwarded is
@@ -43,23 +73,28 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Exists, OuterRef
 
-from core import sample_export
+from core import partitions, sample_export
 from core.hourly import EARLIEST
 from core.models import Node, Sample
+from core.partitions import Month
 from core.sample_export import SampleRow, Selection
 from core.timeseries import Window
 
+DROP_LOCK_TIMEOUT = "10s"
+
 
 class ArchiveError(Exception):
-    """A node-month could not be archived; nothing of it was deleted."""
+    """A node-month or month could not be archived; nothing of it was deleted or dropped."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +113,27 @@ class NodeMonth:
 
 
 @dataclass(frozen=True)
+class PartitionMonth:
+    """A month that ended before the cutoff and has a partition of its own:
+    archived whole, then dropped."""
+
+    month: Month
+    node_months: tuple[NodeMonth, ...]  # the nodes holding samples of it
+
+    def __str__(self) -> str:
+        return str(self.month)
+
+
+@dataclass(frozen=True)
+class Plan:
+    partition_months: list[PartitionMonth]
+    node_months: list[NodeMonth]  # the rest, deleted row by row
+
+
+@dataclass(frozen=True)
 class Outcome:
-    archived: int  # samples from the database now in the file
-    deleted: int
+    archived: int  # samples from the database now in the files
+    deleted: int  # row by row; a dropped partition deletes none
 
 
 def month_start(moment: datetime) -> datetime:
@@ -104,6 +157,20 @@ def node_months(cutoff: datetime) -> list[NodeMonth]:
     return found
 
 
+def plan(cutoff: datetime) -> Plan:
+    """What archiving the samples before ``cutoff`` takes: the months that
+    ended before it and have a partition of their own (oldest first, also
+    those holding no samples any more), and every other node-month."""
+    whole = {month for month in partitions.existing() if month.end <= cutoff}
+    of_whole, rest = defaultdict(list), []
+    for node_month in node_months(cutoff):
+        if (month := Month(node_month.start)) in whole:
+            of_whole[month].append(node_month)
+        else:
+            rest.append(node_month)
+    return Plan([PartitionMonth(month, tuple(of_whole[month])) for month in sorted(whole)], rest)
+
+
 def _first_sample(node_id: UUID, since: datetime, before: datetime) -> datetime | None:
     samples = Sample.objects.filter(node_id=node_id, timestamp__gte=since, timestamp__lt=before)
     return samples.order_by("timestamp").values_list("timestamp", flat=True).first()
@@ -118,7 +185,7 @@ def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome
     """Archive and delete the node-month's samples before ``cutoff`` (see
     the module's docstring); raises ``ArchiveError`` having deleted nothing."""
     path = node_month.path(directory)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = _temporary(path)
     selection = node_month.selection(cutoff)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,10 +197,7 @@ def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome
             current = _Counted(sample_export.iter_rows(selection, lock=True))
             expected = _Tally.of(map(sample_export.jsonl_line, _merged(_earlier(path), _records(current))))
             if written != expected:
-                raise ArchiveError(
-                    f"verification failed: the file holds {written.count} lines, the database and the earlier "
-                    f"file {expected.count}" + ("" if written.count != expected.count else ", but not the same ones")
-                )
+                raise ArchiveError(_mismatch(written, expected))
             os.replace(temporary, path)
             _fsync_directory(path.parent)
             deleted, _ = selection.queryset().delete()
@@ -146,6 +210,70 @@ def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome
         raise ArchiveError(f"{type(error).__name__}: {error}") from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def archive_month(
+    partition_month: PartitionMonth, directory: Path, written_one: Callable[[], object] = lambda: None
+) -> Outcome:
+    """Archive every node-month of a month with a partition of its own and
+    drop the partition (see the module's docstring); raises ``ArchiveError``
+    having put no file in place and dropped nothing. ``written_one`` is
+    called after each node-month's file is written and read back."""
+    month, node_months = partition_month.month, partition_month.node_months
+    paths = [node_month.path(directory) for node_month in node_months]
+    temporaries = [_temporary(path) for path in paths]
+    try:
+        written = []
+        for node_month, path, temporary in zip(node_months, paths, temporaries, strict=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = sample_export.iter_rows(node_month.selection(month.end))
+            _write(temporary, path.name, _merged(_earlier(path), _records(rows)))
+            written.append(_Tally.of(_read_lines(temporary), ordered=True))
+            written_one()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {month.partition} IN SHARE MODE")
+            unwritten = set(_nodes_holding(month)) - {node_month.node_id for node_month in node_months}
+            if unwritten:
+                raise ArchiveError(
+                    f"nodes without a file hold samples of the month: {', '.join(sorted(map(str, unwritten)))}"
+                )
+            archived = 0
+            for node_month, path, tally in zip(node_months, paths, written, strict=True):
+                current = _Counted(sample_export.iter_rows(node_month.selection(month.end)))
+                expected = _Tally.of(map(sample_export.jsonl_line, _merged(_earlier(path), _records(current))))
+                if tally != expected:
+                    raise ArchiveError(f"node {node_month.node_id}: {_mismatch(tally, expected)}")
+                archived += current.count
+            for path, temporary in zip(paths, temporaries, strict=True):
+                os.replace(temporary, path)
+                _fsync_directory(path.parent)
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DROP_LOCK_TIMEOUT])
+            partitions.drop(month)
+        return Outcome(archived=archived, deleted=0)
+    except ArchiveError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, DatabaseError) as error:
+        raise ArchiveError(f"{type(error).__name__}: {error}") from error
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+
+
+def _nodes_holding(month: Month) -> list[UUID]:
+    # One index lookup per node, not a pass over the month's rows.
+    samples = Sample.objects.filter(node=OuterRef("pk"), timestamp__gte=month.start, timestamp__lt=month.end)
+    return list(Node.objects.filter(Exists(samples)).values_list("pk", flat=True))
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _mismatch(written: "_Tally", expected: "_Tally") -> str:
+    return (
+        f"verification failed: the file holds {written.count} lines, the database and the earlier file "
+        f"{expected.count}" + ("" if written.count != expected.count else ", but not the same ones")
+    )
 
 
 def _records(rows: Iterable[SampleRow]) -> Iterator[dict]:

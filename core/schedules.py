@@ -19,6 +19,7 @@ HOURLY_SUMMARIES = "Refresh hourly summaries"
 FIDELITY = "Check node fidelity"
 HEARTBEAT = "Heartbeat"
 HEARTBEAT_FUNC = "core.schedules.heartbeat"
+SAMPLE_PARTITIONS = "Prepare sample partitions"
 
 
 def heartbeat() -> str:
@@ -32,6 +33,8 @@ def scheduled() -> list[Every]:
         Every(HEARTBEAT, HEARTBEAT_FUNC, minutes=1),
         # Only speed depends on it: readers compute stale hours themselves.
         Every(HOURLY_SUMMARIES, "core.hourly.refresh", minutes=5),
+        # Months ahead are kept ready, so a missed day or two changes nothing.
+        Every(SAMPLE_PARTITIONS, "core.partitions.scheduled_prepare", minutes=24 * 60),
     ]
     if settings.NODE_FIDELITY:
         schedules.append(Every(FIDELITY, "core.fidelity.scheduled_check", minutes=settings.FIDELITY_CHECK_MINUTES))
@@ -42,7 +45,7 @@ def ensure_schedules(using: str = "default", **kwargs) -> None:
     """Create or correct each schedule the settings ask for, keeping its next
     run, and remove ours they no longer ask for (a post_migrate receiver:
     runs on every migrate, and must not postpone work each time)."""
-    sync_schedules(scheduled(), ours={HEARTBEAT, HOURLY_SUMMARIES, FIDELITY}, using=using)
+    sync_schedules(scheduled(), ours={HEARTBEAT, HOURLY_SUMMARIES, SAMPLE_PARTITIONS, FIDELITY}, using=using)
 
 
 def sync_schedules(wanted: list[Every], *, ours: set[str], using: str = "default") -> None:

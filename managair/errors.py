@@ -1,7 +1,7 @@
 """API errors beyond DRF's own."""
 
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -12,8 +12,24 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+_MACHINE_PATHS = ("/api/", "/ingest/")
+
+
 def not_found(request, exception=None):
-    if request.path.startswith(("/api/", "/ingest/")):
-        document = {"errors": [{"detail": "Not found.", "status": "404", "code": "not_found"}]}
-        return JsonResponse(document, status=404, content_type="application/vnd.api+json")
+    if request.path.startswith(_MACHINE_PATHS):
+        return _error_document(404, "Not found.", "not_found")
     return page_not_found(request, exception)
+
+
+def internal_error(request):
+    """A failure nobody foresaw (a database gone away): clients of the API get
+    an error document they can parse, not an HTML page. The details go to the
+    log and Sentry, never into the answer."""
+    if request.path.startswith(_MACHINE_PATHS):
+        return _error_document(500, "The server failed to answer. Try again later.", "server_error")
+    return server_error(request)
+
+
+def _error_document(status_code: int, detail: str, code: str) -> JsonResponse:
+    document = {"errors": [{"detail": detail, "status": str(status_code), "code": code}]}
+    return JsonResponse(document, status=status_code, content_type="application/vnd.api+json")

@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks the request for the read-replica router (reads of safe requests may go to a replica).
+    "managair.replicas.ReplicaMiddleware",
     "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -173,6 +175,15 @@ else:
             },
         }
     }
+
+# Streaming replicas of the primary serve the reads of safe requests that have
+# written nothing (managair/replicas.py); unset, everything uses the primary.
+from managair.replicas import replica_databases  # noqa: E402
+
+SQL_REPLICA_HOSTS = env_str("SQL_REPLICA_HOSTS")
+DATABASES.update(replica_databases(DATABASES["default"], SQL_REPLICA_HOSTS))
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["managair.replicas.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "user_manager.User"
@@ -391,6 +402,11 @@ Q_CLUSTER = {
 # With Redis, task clusters on several hosts share one queue; without, the
 # queue lives in the primary database (django-q2's ORM broker).
 Q_BROKER_URL = env_secret("Q_BROKER_URL")
+if Q_BROKER_URL and not Q_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    # Else the web server would start and fail at the first task it queues.
+    raise ImproperlyConfigured(
+        "Q_BROKER_URL must be a Redis URL: redis://host:port/db, rediss://… (TLS) or unix://…"
+    )
 if Q_BROKER_URL:
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = Q_BROKER_URL

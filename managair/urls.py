@@ -53,6 +53,7 @@ else:
 
 # Unknown URLs below /api/ and /ingest/ answer in JSON:API, not with an HTML page.
 handler404 = "managair.errors.not_found"
+handler500 = "managair.errors.internal_error"
 
 admin.site.site_header = "Managair administration"
 admin.site.site_title = "Managair"

@@ -25,8 +25,11 @@ class Sample(models.Model):
     Sized for hundreds of millions of rows, read by (node, time range):
 
     - ``timestamp`` is ``timestamptz`` (8 bytes): time-zone-aware bucketing
-      (``date_bin``), the admin's date hierarchy and, later, range
-      partitioning need a real time type; the API converts to Unix seconds.
+      (``date_bin``), the admin's date hierarchy and range partitioning by
+      month (``core.partitions``, PostgreSQL only) need a real time type; the
+      API converts to Unix seconds. On PostgreSQL the primary key is
+      (id, timestamp), since a partitioned table's unique keys must hold the
+      partition key; one sequence numbers every partition.
     - CO2 is a 4-byte integer; temperature and humidity are 4-byte ``real``s.
       With 8-byte alignment the row is as small as with 2-byte integers, and
       ``real`` aggregates far faster than ``numeric``.

@@ -236,8 +236,9 @@ def test_sample_list_never_counts_the_whole_table(staff_client, node, monkeypatc
         response = staff_client.get(_url(Sample, "changelist"))
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "core_sample" in q["sql"]]
     assert counts and all("LIMIT 6" in sql for sql in counts), counts
-    # Beyond the exact limit the planner's estimate stands in.
-    assert response.context["cl"].result_count == 30
+    # Beyond the exact limit the planner's estimate stands in (each empty
+    # month partition adds a row to it: the planner never plans for none).
+    assert 30 <= response.context["cl"].result_count <= 40
     assert "estimate" in response.content.decode()
 
 

@@ -107,7 +107,7 @@ def test_every_measurement_status_is_stored(node, status):
 
 def test_second_sample_of_a_node_at_the_same_moment_is_refused(node):
     _sample(node).save()
-    with pytest.raises(IntegrityError, match="sample_unique_node_timestamp"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="duplicate key value violates unique constraint"), transaction.atomic():
         _sample(node, co2_ppm=900).save()
     assert Sample.objects.get().co2_ppm == PLAUSIBLE["co2_ppm"]
 
@@ -115,7 +115,7 @@ def test_second_sample_of_a_node_at_the_same_moment_is_refused(node):
 def test_same_moment_written_in_another_time_zone_is_the_same_sample(node):
     _sample(node).save()
     berlin_winter = timezone(timedelta(hours=1))
-    with pytest.raises(IntegrityError, match="sample_unique_node_timestamp"), transaction.atomic():
+    with pytest.raises(IntegrityError, match="duplicate key value violates unique constraint"), transaction.atomic():
         _sample(node, timestamp=MOMENT.astimezone(berlin_winter)).save()
 
 

@@ -99,6 +99,7 @@ def test_secret_key_can_come_from_a_mounted_secret_file(tmp_path):
         ({"DEBUG": "1", "SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS"),
         ({"DEBUG": "1", "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DEBUG": "1", "AUTH_THROTTLE_RATE": "60 per minute"}, "AUTH_THROTTLE_RATE"),
+        ({"DEBUG": "1", "Q_BROKER_URL": "http://redis.example.org:6379/0"}, "Q_BROKER_URL"),
     ],
 )
 def test_malformed_setting_stops_the_start_and_names_the_variable(tmp_path, variables, named):
