@@ -60,6 +60,13 @@ def seed(samples_per_node: int) -> str:
     from core.models import Installation, Node, NodeModel, Protocol, Room, Site, derive_node_id
     from user_manager.models import Membership, Organization, User
 
+    from core import partitions
+
+    if partitions.is_partitioned():
+        # As in a deployment running since the installations began: a partition per month.
+        months = partitions.months_between(partitions.Month.of(INSTALLED_FROM), partitions.Month.of(datetime.now(UTC)))
+        for month in set(months) - set(partitions.existing()):
+            partitions.create(month)
     with transaction.atomic():
         organization = Organization.objects.create(name="Bench")
         owner = User.objects.create_user(username="bench-owner", email="owner@example.org")

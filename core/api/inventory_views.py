@@ -2,7 +2,7 @@
 
 import django_filters
 from django.conf import settings
-from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models import F, Subquery, Value
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers as drf
@@ -29,7 +29,7 @@ from core.api.timeseries_views import (
 )
 from core.api.views import InventoryPagination
 from core.hourly import EARLIEST, LATEST, SampleCount
-from core.models import FidelityCheck, FidelityEvent, Installation, Node, NodeFidelity, Room, Sample, Site
+from core.models import FidelityCheck, FidelityEvent, Installation, Node, NodeFidelity, Room, Site
 from core.services import IMAGE_FORMATS, installation_set_image
 
 
@@ -159,8 +159,7 @@ class NodeViewSet(IncludeTimeseries, ScopedViewSet):
     ordering_fields = ("alias", "eui64")
 
     def prepare(self, queryset):
-        samples = Sample.objects.filter(node_id=OuterRef("pk"))
-        queryset = annotate_latest_sample(queryset, samples).annotate(
+        queryset = annotate_latest_sample(queryset, "pk").annotate(
             sample_count=SampleCount(F("pk"), Value(EARLIEST), Value(LATEST))
         )
         return queryset.select_related("protocol", "model", "owner").prefetch_related(
@@ -220,10 +219,7 @@ class InstallationViewSet(IncludeTimeseries, ScopedViewSet):
     error_fields = {"from_time": "from_timestamp_s", "to_time": "to_timestamp_s"}
 
     def prepare(self, queryset):
-        samples = Sample.objects.filter(
-            node_id=OuterRef("node_id"), timestamp__gte=OuterRef("from_time"), timestamp__lt=OuterRef("to_time")
-        )
-        queryset = annotate_latest_sample(queryset, samples).annotate(
+        queryset = annotate_latest_sample(queryset, "node_id", since="from_time", until="to_time").annotate(
             sample_count=SampleCount(F("node_id"), F("from_time"), F("to_time"))
         )
         return queryset.select_related("room")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ingest.keys import ingest_key_create, ingest_key_revoke, ingest_key_rotate
 from ingest.models import IngestKey
-from user_manager.models import Organization
+from user_manager.management import find_organization
 
 _ONCE = "Copy it now: it is stored hashed and cannot be shown again."
 _COLUMNS = ("id", "organization", "name", "prefix", "created", "last used", "revoked")
@@ -98,24 +98,6 @@ class Command(BaseCommand):
     def print_key(self, plain: str, note: str) -> None:
         self.stderr.write(f"{note} {_ONCE}")
         self.stdout.write(plain)
-
-
-def find_organization(id_or_name: str) -> Organization:
-    by_name = Organization.objects.filter(name=id_or_name).first()
-    by_id = Organization.objects.filter(pk=int(id_or_name)).first() if id_or_name.isdigit() else None
-    if by_name and by_id and by_name != by_id:
-        raise CommandError(
-            f"“{id_or_name}” is ambiguous: the id of “{by_id}” and the name of the organization "
-            f"with id {by_name.pk}. Rename one of them."
-        )
-    found = by_name or by_id
-    if found is None:
-        message = f"No organization with the id or name “{id_or_name}”."
-        similar = list(Organization.objects.filter(name__icontains=id_or_name)[:5])
-        if similar:
-            message += " Did you mean " + " or ".join(f"“{o.name}” (id {o.pk})" for o in similar) + "?"
-        raise CommandError(message)
-    return found
 
 
 def find_key(id: int) -> IngestKey:
