@@ -56,11 +56,9 @@ def seed(samples_per_node: int) -> str:
     from django.db import connection, transaction
     from rest_framework.authtoken.models import Token
 
-    from core import hourly
+    from core import hourly, partitions
     from core.models import Installation, Node, NodeModel, Protocol, Room, Site, derive_node_id
     from user_manager.models import Membership, Organization, User
-
-    from core import partitions
 
     if partitions.is_partitioned():
         # As in a deployment running since the installations began: a partition per month.
