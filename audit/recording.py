@@ -18,7 +18,6 @@ organizations' sites may share one); a site's change of address is recorded
 as the site's.
 """
 
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -37,12 +36,6 @@ from core.models import Installation, Node, Room, Site
 from ingest.models import IngestKey
 from integrations.webhook.models import Webhook
 from user_manager.models import Membership, Organization, User
-
-#: Models ``core.scoping.owning_organization_id`` does not know: how to find their organization.
-_ORGANIZATION_OF: dict[type[Model], Callable[[Any], int | None]] = {
-    IngestKey: lambda key: key.organization_id,
-    Webhook: lambda webhook: webhook.organization_id,
-}
 
 TRACKED: tuple[type[Model], ...] = (Organization, Membership, Site, Room, Node, Installation, IngestKey, Webhook)
 
@@ -82,7 +75,7 @@ def _record_save(sender, instance, created, raw, using, update_fields, **kwargs)
         return
     fields = _fields(sender)
     if created:
-        _write(instance, AuditEntry.Action.CREATE, _json(_snapshot(instance, fields)), using)
+        _write(instance, AuditEntry.Action.CREATE, _json_value(_snapshot(instance, fields)), using)
         return
     if update_fields is not None:
         fields = [field for field in fields if field.name in update_fields or field.attname in update_fields]
@@ -98,12 +91,12 @@ def _record_save(sender, instance, created, raw, using, update_fields, **kwargs)
 
 def _remember_deleted(sender, instance, **kwargs) -> None:
     # While the whole cascade still exists: a room's site, an installation's node.
-    instance._audit_deleted = (_organization_id(instance), str(instance))
+    instance._audit_deleted = (scoping.owning_organization_id(instance), str(instance))
 
 
 def _record_delete(sender, instance, using, **kwargs) -> None:
     organization_id, object_repr = instance.__dict__.pop("_audit_deleted", (None, None))
-    changes = _json(_snapshot(instance, _fields(sender)))
+    changes = _json_value(_snapshot(instance, _fields(sender)))
     _write(instance, AuditEntry.Action.DELETE, changes, using, organization_id, object_repr)
 
 
@@ -125,7 +118,7 @@ def _forget_actor(sender, instance, using, **kwargs) -> None:
 
 def _write(instance, action, changes: dict, using, organization_id=None, object_repr=None) -> None:
     if organization_id is None:
-        organization_id = _organization_id(instance)
+        organization_id = scoping.owning_organization_id(instance)
     if organization_id is None:  # Nothing to file it under (its parent is already gone).
         return
     context = current_request.get()
@@ -141,11 +134,6 @@ def _write(instance, action, changes: dict, using, organization_id=None, object_
         changes=changes,
         source=context.source if context is not None else AuditEntry.Source.OTHER,
     )
-
-
-def _organization_id(instance) -> int | None:
-    organization_of = _ORGANIZATION_OF.get(type(instance), scoping.owning_organization_id)
-    return organization_of(instance)
 
 
 # --- Values ------------------------------------------------------------------------------
@@ -179,10 +167,6 @@ def _plain(field: Field, value):
         return field.to_python(value)
     except ValidationError:
         return value
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _json_value(value) for name, value in values.items()}
 
 
 def _json_value(value):

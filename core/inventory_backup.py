@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from uuid import UUID
 
 from allauth.account.models import EmailAddress
@@ -80,11 +81,12 @@ class Kind:
     # What an existing object must share with the backup's; None: everything.
     compared: tuple[str, ...] | None = None
     extra: tuple[str, ...] = ()  # columns that are no model field (see the hooks)
+    prefetch: tuple[str, ...] = ()  # what dump_extra reads, fetched for all objects of a backup at once
     dump_extra: Callable[[models.Model], dict] | None = None
     before_validation: Callable[[models.Model, dict], None] | None = None
     after_creation: Callable[[models.Model, dict], None] | None = None
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.key + self.fields + tuple(self.refs) + tuple(self.many) + self.extra))
 
@@ -94,8 +96,9 @@ class Kind:
 
 
 def _email_verified(user: User) -> dict:
-    addresses = EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True)
-    return {"email_verified": bool(user.email) and addresses.exists()}
+    email = user.email.lower()
+    verified = any(address.verified and address.email.lower() == email for address in user.emailaddress_set.all())
+    return {"email_verified": bool(email) and verified}
 
 
 def _without_password(user: User, entry: dict) -> None:
@@ -122,7 +125,7 @@ KINDS = (
     # and the verification only matter to users the restore creates.
     Kind(
         "users", User, key=("username",), fields=("email", "first_name", "last_name"), compared=("email",),
-        extra=("email_verified",), dump_extra=_email_verified,
+        extra=("email_verified",), prefetch=("emailaddress_set",), dump_extra=_email_verified,
         before_validation=_without_password, after_creation=_with_email_address,
     ),
     Kind(
@@ -222,7 +225,11 @@ def _selection(organization_ids: Collection[int] | None) -> dict[str, models.Que
         by_name = [name for name, ref in kind.refs.items() if ref.by != "pk"]
         order = [f"{name}__{kind.refs[name].by}" if name in kind.refs else name for name in kind.key]
         chosen[kind.name] = (
-            chosen[kind.name].distinct().select_related(*by_name).prefetch_related(*kind.many).order_by(*order)
+            chosen[kind.name]
+            .distinct()
+            .select_related(*by_name)
+            .prefetch_related(*kind.many, *kind.prefetch)
+            .order_by(*order)
         )
     return chosen
 

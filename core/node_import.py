@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
-from core.models import Node, NodeModel, Protocol
-from core.models.inventory import derive_node_id
+from core.models import Node, NodeModel, Protocol, derive_node_id
 from user_manager.models import Organization
 
 REQUIRED_COLUMNS = ("eui64", "alias", "protocol", "model", "organization")
@@ -239,7 +238,8 @@ class _Organizations:
             problems.append(
                 Problem(
                     line,
-                    f"“{given}” is ambiguous: the id of “{by_id}” and the name of the organization with id {by_name.pk}.",
+                    f"“{given}” is ambiguous: the id of “{by_id}” and the name of the organization "
+                    f"with id {by_name.pk}.",
                     "organization",
                 )
             )

@@ -76,7 +76,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -91,6 +91,9 @@ from core.sample_export import SampleRow, Selection
 from core.timeseries import Window
 
 DROP_LOCK_TIMEOUT = "10s"
+# What a damaged file, a full disk or the database can raise while a month is
+# archived: each leaves it as it was, as an ``ArchiveError``.
+_FAILURES = (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, DatabaseError)
 
 
 class ArchiveError(Exception):
@@ -100,16 +103,16 @@ class ArchiveError(Exception):
 @dataclass(frozen=True)
 class NodeMonth:
     node_id: UUID
-    start: datetime  # the first moment of the month, UTC
+    month: Month
 
     def __str__(self) -> str:
-        return f"{self.node_id} {self.start:%Y-%m}"
+        return f"{self.node_id} {self.month}"
 
     def selection(self, cutoff: datetime) -> Selection:
-        return Selection((self.node_id,), Window(self.start, min(next_month(self.start), cutoff)))
+        return Selection((self.node_id,), Window(self.month.start, min(self.month.end, cutoff)))
 
     def path(self, directory: Path) -> Path:
-        return directory / str(self.node_id) / f"{self.start:%Y-%m}.jsonl.gz"
+        return directory / str(self.node_id) / f"{self.month}.jsonl.gz"
 
 
 @dataclass(frozen=True)
@@ -129,20 +132,16 @@ class Plan:
     partition_months: list[PartitionMonth]
     node_months: list[NodeMonth]  # the rest, deleted row by row
 
+    @property
+    def files(self) -> int:
+        """How many node-months, and so files, in all."""
+        return sum(len(month.node_months) for month in self.partition_months) + len(self.node_months)
+
 
 @dataclass(frozen=True)
 class Outcome:
     archived: int  # samples from the database now in the files
     deleted: int  # row by row; a dropped partition deletes none
-
-
-def month_start(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
-
-
-def next_month(start: datetime) -> datetime:
-    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
 
 
 def node_months(cutoff: datetime) -> list[NodeMonth]:
@@ -152,8 +151,8 @@ def node_months(cutoff: datetime) -> list[NodeMonth]:
     for node_id in Node.objects.order_by("pk").values_list("pk", flat=True):
         since = EARLIEST
         while (first := _first_sample(node_id, since, cutoff)) is not None:
-            found.append(NodeMonth(node_id, month_start(first)))
-            since = next_month(found[-1].start)
+            found.append(NodeMonth(node_id, Month.of(first)))
+            since = found[-1].month.end
     return found
 
 
@@ -164,8 +163,8 @@ def plan(cutoff: datetime) -> Plan:
     whole = {month for month in partitions.existing() if month.end <= cutoff}
     of_whole, rest = defaultdict(list), []
     for node_month in node_months(cutoff):
-        if (month := Month(node_month.start)) in whole:
-            of_whole[month].append(node_month)
+        if node_month.month in whole:
+            of_whole[node_month.month].append(node_month)
         else:
             rest.append(node_month)
     return Plan([PartitionMonth(month, tuple(of_whole[month])) for month in sorted(whole)], rest)
@@ -177,8 +176,10 @@ def _first_sample(node_id: UUID, since: datetime, before: datetime) -> datetime 
 
 
 def pending(node_month: NodeMonth, cutoff: datetime) -> int:
-    """How many samples archiving the node-month would move (for a dry run)."""
-    return node_month.selection(cutoff).queryset().count()
+    """How many samples archiving the node-month would move (for a dry run),
+    from the hourly summaries where they are fresh: a partition's month
+    is not counted row by row."""
+    return node_month.selection(cutoff).count()
 
 
 def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome:
@@ -204,9 +205,7 @@ def archive(node_month: NodeMonth, cutoff: datetime, directory: Path) -> Outcome
             if deleted != current.count:
                 raise ArchiveError(f"{deleted} samples would have been deleted, not the {current.count} archived")
         return Outcome(archived=current.count, deleted=deleted)
-    except ArchiveError:
-        raise
-    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, DatabaseError) as error:
+    except _FAILURES as error:
         raise ArchiveError(f"{type(error).__name__}: {error}") from error
     finally:
         temporary.unlink(missing_ok=True)
@@ -250,9 +249,7 @@ def archive_month(
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DROP_LOCK_TIMEOUT])
             partitions.drop(month)
         return Outcome(archived=archived, deleted=0)
-    except ArchiveError:
-        raise
-    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, DatabaseError) as error:
+    except _FAILURES as error:
         raise ArchiveError(f"{type(error).__name__}: {error}") from error
     finally:
         for temporary in temporaries:

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple, TextIO
 from uuid import UUID
 
-from django.db import router, transaction
 from django.db.models import F, Sum, Value
 
+from core import timeseries
 from core.api.renderers import celsius, utc_iso
 from core.hourly import EARLIEST, LATEST, SampleCount
 from core.models import Installation, Node, Sample
@@ -27,7 +27,6 @@ from core.timestamps import from_unix, to_unix
 from user_manager.models import Organization
 
 EXPORT_FIELDS = ("node", "timestamp_s", "time_utc", "co2_ppm", "temperature_celsius", "rel_humidity_percent")
-ARCHIVE_FIELDS = (*EXPORT_FIELDS, "measurement_status")
 FORMATS = ("csv", "jsonl")
 CHUNK_SIZE = 5000
 
@@ -102,10 +101,8 @@ def iter_rows(selection: Selection, *, lock: bool = False, chunk_size: int = CHU
     if lock:
         rows = rows.select_for_update()
     rows = rows.values_list(*SampleRow._fields)
-    # In a transaction the server-side cursor is declared WITHOUT HOLD and rows
-    # flow at once; WITH HOLD (autocommit) PostgreSQL materialises the whole
-    # result first (see core.timeseries._streaming).
-    with transaction.atomic(using=router.db_for_read(Sample)):
+    # Rows flow at once, not after PostgreSQL has computed the whole result.
+    with timeseries.streaming():
         for row in rows.iterator(chunk_size=chunk_size):
             yield SampleRow(*row)
 
@@ -124,8 +121,9 @@ def export_record(row: SampleRow) -> dict:
 
 
 def archive_record(row: SampleRow) -> dict:
-    """``ARCHIVE_FIELDS``, values exactly as stored: unrounded temperatures,
-    and fractions of seconds in ``time_utc`` should a sample have any."""
+    """``EXPORT_FIELDS`` and ``measurement_status``, values exactly as
+    stored: unrounded temperatures, and fractions of seconds in ``time_utc``
+    should a sample have any."""
     fraction = ".%f" if row.timestamp.microsecond else ""
     return {
         "node": str(row.node_id),
@@ -155,10 +153,10 @@ def write_jsonl(records: Iterable[dict], stream: TextIO) -> int:
     return count
 
 
-def write_csv(records: Iterable[dict], stream: TextIO, fields: tuple[str, ...] = EXPORT_FIELDS) -> int:
+def write_csv(records: Iterable[dict], stream: TextIO) -> int:
     """A header line, then one line per record (``None`` as an empty cell, as
     the API's CSV); returns how many records."""
-    writer = csv.DictWriter(stream, fieldnames=fields)
+    writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     count = 0
     for record in records:

@@ -124,8 +124,9 @@ def owning_organization_id(obj):
             )
         case Node():
             return obj.owner_id
-        case Membership():
-            return obj.organization_id
+    # Memberships, ingest keys, webhooks: whatever belongs to one organization directly.
+    if hasattr(obj, "organization_id"):
+        return obj.organization_id
     raise TypeError(f"No owning organization for {type(obj).__name__}")
 
 

@@ -135,7 +135,7 @@ def iter_raw_samples(node_id, window: Window, chunk_size: int = 5000) -> Iterato
     ``chunk_size`` at a time from a server-side cursor; not bounded."""
     if window.is_empty:
         return
-    with _streaming():
+    with streaming():
         yield from _raw(node_id, window).iterator(chunk_size=chunk_size)
 
 
@@ -247,11 +247,11 @@ def iter_bucket_rows(node_id, window: Window, bucketing: Bucketing) -> Iterator[
     span = _span(node_id, window)
     if span is None:
         return
-    with _streaming():
+    with streaming():
         yield from _bucket_rows(node_id, window, bucketing, span, stream=True)
 
 
-def _streaming():
+def streaming():
     """A transaction around a stream: in one, Django declares its server-side
     cursor WITHOUT HOLD and rows flow at once; in autocommit it declares it
     WITH HOLD, and PostgreSQL computes the whole result (a year: ~120 ms and

@@ -25,6 +25,7 @@ def ingest_key_create(organization: Organization, name: str) -> tuple[IngestKey,
     return key, plain
 
 
+@transaction.atomic  # with its audit entry
 def ingest_key_revoke(key: IngestKey) -> None:
     if not key.revoked:
         key.revoked = True

@@ -17,7 +17,7 @@ _MACHINE_PATHS = ("/api/", "/ingest/")
 
 def not_found(request, exception=None):
     if request.path.startswith(_MACHINE_PATHS):
-        return _error_document(404, "Not found.", "not_found")
+        return error_document(404, "Not found.", "not_found")
     return page_not_found(request, exception)
 
 
@@ -26,10 +26,11 @@ def internal_error(request):
     an error document they can parse, not an HTML page. The details go to the
     log and Sentry, never into the answer."""
     if request.path.startswith(_MACHINE_PATHS):
-        return _error_document(500, "The server failed to answer. Try again later.", "server_error")
+        return error_document(500, "The server failed to answer. Try again later.", "server_error")
     return server_error(request)
 
 
-def _error_document(status_code: int, detail: str, code: str) -> JsonResponse:
+def error_document(status_code: int, detail: str, code: str) -> JsonResponse:
+    """A JSON:API error answer for what DRF's exception handler never sees."""
     document = {"errors": [{"detail": detail, "status": str(status_code), "code": code}]}
     return JsonResponse(document, status=status_code, content_type="application/vnd.api+json")

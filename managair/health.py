@@ -2,8 +2,8 @@
 
 ``/healthz``: the process answers. ``/readyz``: it can do useful work — the
 database answers, every migration is applied, and the task cluster has run
-its heartbeat task recently. Each check is a small function returning
-``(ok, details)``, so the answer says which one failed.
+its heartbeat task recently. Each check is a small function returning its
+part of the answer, so the answer says which one failed.
 """
 
 import logging
@@ -30,24 +30,27 @@ def liveness(request):
 
 
 def readiness(request):
-    checks = {}
-    database_ok, checks["database"] = _database()
+    checks = {"database": _database()}
     # Without a database the other two cannot be known.
-    if database_ok:
-        _, checks["migrations"] = _migrations()
+    if checks["database"]["status"] == "ok":
+        checks["migrations"] = _migrations()
         if settings.READYZ_CLUSTER_MAX_AGE_S:
-            _, checks["cluster"] = _cluster(timezone.now())
+            checks["cluster"] = _cluster(timezone.now())
     ok = all(check["status"] == "ok" for check in checks.values())
     if not ok:
         logger.warning("Not ready: %s", {name: check for name, check in checks.items() if check["status"] != "ok"})
     return JsonResponse({"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503)
 
 
-def _fail(reason: str) -> tuple[bool, dict]:
-    return False, {"status": "fail", "reason": reason}
+def _ok(**details) -> dict:
+    return {"status": "ok", **details}
 
 
-def _database() -> tuple[bool, dict]:
+def _fail(reason: str, **details) -> dict:
+    return {"status": "fail", "reason": reason, **details}
+
+
+def _database() -> dict:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -55,13 +58,13 @@ def _database() -> tuple[bool, dict]:
         # The class only: a driver's message may name hosts and users.
         connection.close()
         return _fail(f"unreachable ({type(error).__name__})")
-    return True, {"status": "ok"}
+    return _ok()
 
 
-def _migrations() -> tuple[bool, dict]:
+def _migrations() -> dict:
     global _migrated
     if _migrated:
-        return True, {"status": "ok"}
+        return _ok()
     try:
         executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
@@ -69,18 +72,19 @@ def _migrations() -> tuple[bool, dict]:
         return _fail(f"cannot be read ({type(error).__name__})")
     if plan:
         names = sorted(f"{migration.app_label}.{migration.name}" for migration, _ in plan)
-        return False, {"status": "fail", "reason": f"{len(plan)} not applied", "unapplied": names[:20]}
+        return _fail(f"{len(plan)} not applied", unapplied=names[:20])
     _migrated = True
-    return True, {"status": "ok"}
+    return _ok()
 
 
-def _cluster(now) -> tuple[bool, dict]:
+def _cluster(now) -> dict:
     """The task cluster runs the heartbeat every minute (core.schedules);
     its latest stored success says when the cluster was last seen working."""
     from django_q.models import Success
 
     try:
-        last = Success.objects.filter(func=HEARTBEAT_FUNC).order_by("-stopped").values_list("stopped", flat=True).first()
+        heartbeats = Success.objects.filter(func=HEARTBEAT_FUNC)
+        last = heartbeats.order_by("-stopped").values_list("stopped", flat=True).first()
     except DatabaseError as error:
         return _fail(f"cannot be read ({type(error).__name__})")
     if last is None:
@@ -88,5 +92,5 @@ def _cluster(now) -> tuple[bool, dict]:
     age = now - last
     details = {"last_seen_s": int(last.timestamp()), "age_s": max(int(age.total_seconds()), 0)}
     if age > timedelta(seconds=settings.READYZ_CLUSTER_MAX_AGE_S):
-        return False, {"status": "fail", "reason": "not seen recently", **details}
-    return True, {"status": "ok", **details}
+        return _fail("not seen recently", **details)
+    return _ok(**details)

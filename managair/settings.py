@@ -287,7 +287,10 @@ AXES_VERBOSE = False
 # separately (user_manager/login_throttle.py).
 AUTH_THROTTLE_RATE = env_str("AUTH_THROTTLE_RATE", "60/min")
 PASSWORD_RESET_THROTTLE_RATE = env_str("PASSWORD_RESET_THROTTLE_RATE", "5/hour")
-for _name, _rate in [("AUTH_THROTTLE_RATE", AUTH_THROTTLE_RATE), ("PASSWORD_RESET_THROTTLE_RATE", PASSWORD_RESET_THROTTLE_RATE)]:
+for _name, _rate in [
+    ("AUTH_THROTTLE_RATE", AUTH_THROTTLE_RATE),
+    ("PASSWORD_RESET_THROTTLE_RATE", PASSWORD_RESET_THROTTLE_RATE),
+]:
     # DRF would only fail on the first request; a typo should stop the start.
     if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
         raise ImproperlyConfigured(f"{_name} must look like 60/min or 5/hour, not {_rate!r}.")

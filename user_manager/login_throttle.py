@@ -11,8 +11,10 @@ from axes.backends import AxesStandaloneBackend
 from dj_rest_auth.views import LoginView, PasswordResetView
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
+
+from managair.errors import error_document
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):
@@ -49,11 +51,7 @@ def locked_out(request, original_response=None, credentials=None) -> HttpRespons
     retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     detail = "Too many failed log-ins. Try again later or reset your password."
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {"errors": [{"status": "429", "code": "too_many_login_failures", "detail": detail}]},
-            status=429,
-            content_type="application/vnd.api+json",
-        )
+        response = error_document(429, detail, "too_many_login_failures")
     else:
         response = HttpResponse(
             f"<!doctype html><title>Too many failed log-ins</title><h1>Too many failed log-ins</h1><p>{detail}</p>",

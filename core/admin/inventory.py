@@ -1,9 +1,7 @@
 """Addresses, sites, rooms, nodes, installations and the nodes' fidelity."""
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -182,7 +180,7 @@ def last_week_chart(node_id, *, title: str, installation: Installation | None = 
     """The node's hourly CO2 means of the last CHART_PERIOD (an
     installation's: only within its span), computed by the database as the
     API's 1-hour buckets are, so a week costs at most 168 summary rows."""
-    tz = ZoneInfo(settings.TIME_ZONE)
+    tz = timezone.get_default_timezone()
     now = timezone.now()
     axis = Window(now - CHART_PERIOD, now)
     shown = axis.clipped_to(installation) if installation is not None else axis

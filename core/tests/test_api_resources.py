@@ -350,9 +350,12 @@ def test_installation_counts_only_the_samples_within_its_span(api, measured):
 def test_a_reporting_node_shows_its_newest_sample_with_the_figures_of_its_time_series(api, node):
     # Recent samples are found among the recent months; older ones must not win.
     now = datetime.now(UTC).replace(microsecond=0)
-    for moment, co2 in [(now - timedelta(days=400), 900), (now - timedelta(days=2), 700), (now - timedelta(hours=1), 650)]:
-        Sample.objects.create(node=node, timestamp=moment, co2_ppm=co2, temperature_celsius=21.3,
-                              rel_humidity_percent=40.2)
+    for moment, co2 in [
+        (now - timedelta(days=400), 900), (now - timedelta(days=2), 700), (now - timedelta(hours=1), 650),
+    ]:  # fmt: skip
+        Sample.objects.create(
+            node=node, timestamp=moment, co2_ppm=co2, temperature_celsius=21.3, rel_humidity_percent=40.2
+        )
     latest = api.get(f"/api/v1/nodes/{node.pk}/").json()["data"]["attributes"]["latest_sample"]
     hour_ago = _unix(now - timedelta(hours=1))
     series = api.get(f"/api/v1/node-timeseries/{node.pk}/", {"filter[from]": hour_ago, "filter[to]": hour_ago + 1})
@@ -363,8 +366,12 @@ def test_a_reporting_node_shows_its_newest_sample_with_the_figures_of_its_time_s
 def test_an_installation_that_ended_shows_its_last_sample_not_the_nodes_newest(api, organization, node):
     now = datetime.now(UTC).replace(microsecond=0)
     room = make_room(operator=organization)
-    ended = make_installation(node=node, room=room, from_time=now - timedelta(days=20), to_time=now - timedelta(days=10))
-    for moment, co2 in [(now - timedelta(days=15), 810), (now - timedelta(days=12), 820), (now - timedelta(days=1), 830)]:
+    ended = make_installation(
+        node=node, room=room, from_time=now - timedelta(days=20), to_time=now - timedelta(days=10)
+    )
+    for moment, co2 in [
+        (now - timedelta(days=15), 810), (now - timedelta(days=12), 820), (now - timedelta(days=1), 830),
+    ]:  # fmt: skip
         Sample.objects.create(node=node, timestamp=moment, co2_ppm=co2)
     attributes = api.get(f"/api/v1/installations/{ended.pk}/").json()["data"]["attributes"]
     assert attributes["latest_sample"]["co2_ppm"] == 820
@@ -373,7 +380,8 @@ def test_an_installation_that_ended_shows_its_last_sample_not_the_nodes_newest(a
 def test_deleting_the_newest_sample_shows_the_one_before_even_while_its_hour_is_summarised(api, node):
     # The deleted sample's hour keeps its (stale) summary until the next refresh.
     older, newer = Sample.objects.bulk_create(
-        Sample(node=node, timestamp=moment, co2_ppm=co2) for moment, co2 in [(JAN_2024, 500), (JAN_2024 + timedelta(days=3), 900)]
+        Sample(node=node, timestamp=moment, co2_ppm=co2)
+        for moment, co2 in [(JAN_2024, 500), (JAN_2024 + timedelta(days=3), 900)]
     )
     newer.delete()
     latest = api.get(f"/api/v1/nodes/{node.pk}/").json()["data"]["attributes"]["latest_sample"]

@@ -1,9 +1,6 @@
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +13,7 @@ from core import hourly, partitions, sample_export
 from core.models import HourlySummary, Sample
 from core.partitions import Month
 from core.tests.factories import make_node, make_organization
-from managair.tests.test_settings import PROJECT
+from managair.tests.processes import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -267,28 +264,13 @@ def test_bad_arguments_are_command_errors(args, message, tmp_path, node):
     assert remaining(node) == [610]
 
 
-@pytest.fixture
-def no_past_partitions(transactional_db):
-    """Transactional tests elsewhere (the migrations in test_partitions) leave
-    partitions of past months behind, emptied by the flush; a run would drop
-    them and say so."""
-    for month in partitions.existing():
-        if month.end <= Month.of(timezone.now()).start:
-            partitions.drop(month)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_real_process_archives_and_prunes(tmp_path, no_past_partitions):
+def test_a_real_process_archives_and_prunes(tmp_path):
     node = make_node(owner=make_organization())
     add(node, JANUARY, 610)
     add(node, FEBRUARY, 620)
-    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
-
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", "archive_samples", "--older-than", "30", *args],
-            cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        return manage("archive_samples", "--older-than", "30", *args)
 
     missing = run("--directory", str(tmp_path / "missing"))
     archived = run("--directory", str(tmp_path))
@@ -521,7 +503,7 @@ def test_dry_run_names_the_partitions_it_would_drop(organization, month_partitio
 
 
 @pytest.mark.django_db(transaction=True)
-def test_while_a_month_is_verified_its_samples_can_be_read_but_not_changed(tmp_path, monkeypatch, no_past_partitions):
+def test_while_a_month_is_verified_its_samples_can_be_read_but_not_changed(tmp_path, monkeypatch):
     node = make_node(owner=make_organization())
     drop = partitions.drop
     partitions.create(AUGUST)

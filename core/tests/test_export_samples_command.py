@@ -1,21 +1,17 @@
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from core import sample_export
 from core.models import Sample
 from core.tests.factories import make_installation, make_node, make_organization, make_room
-from managair.tests.test_settings import PROJECT
+from managair.tests.processes import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -185,14 +181,10 @@ def test_installation_of_another_node_does_not_leak_into_an_organization_export(
 def test_a_real_process_exports_to_a_gzip_file_and_fails_cleanly_on_an_unknown_node(tmp_path):
     node = make_node(owner=make_organization())
     add(node, T0, 650)
-    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
     path = tmp_path / "out.jsonl.gz"
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "manage.py", "export_samples", *args],
-            cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        return manage("export_samples", *args)
 
     exported = run("--node", str(node.pk), "--format", "jsonl", "-o", str(path))
     unknown = run("--node", str(uuid.UUID(int=7)))

@@ -3,8 +3,6 @@ all, and every bad line is named with its number."""
 
 import hashlib
 import io
-import os
-import subprocess
 import sys
 import uuid
 from io import StringIO
@@ -12,12 +10,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from core import node_import
 from core.models import Node
 from core.tests.factories import make_node, make_node_model, make_organization, make_protocol
-from managair.tests.test_settings import PROJECT
+from managair.tests.processes import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -230,7 +227,10 @@ def test_refuses_a_nul_character_or_a_field_too_long_for_csv(tmp_path, organizat
 
 
 def test_reads_a_spreadsheets_export_with_byte_order_mark_and_semicolons(tmp_path, organization, catalog):
-    content = "\ufeffEUI64;Alias;Protocol;Model;Organization\r\n0004a30b001c2f5e;Küche;CLAIRCHEN;Clairchen Rev. B;Bar Lupe\r\n"
+    content = (
+        "\ufeffEUI64;Alias;Protocol;Model;Organization\r\n"
+        "0004a30b001c2f5e;Küche;CLAIRCHEN;Clairchen Rev. B;Bar Lupe\r\n"
+    )
     path = csv_file(tmp_path, content.encode("utf-8"))
 
     out, _ = run(path)
@@ -318,16 +318,7 @@ def test_a_real_process_exits_with_every_bad_line_on_stderr(tmp_path):
         + "0004a30b001c2f0g,bad eui,CLAIRCHEN,Clairchen Rev. B,Bar Lupe\n"
         + "0004a30b001c2f03,bad organization,CLAIRCHEN,Clairchen Rev. B,Bar Lupo\n",
     )
-    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "import_nodes", path],
-        cwd=PROJECT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage("import_nodes", path)
 
     assert result.returncode == 1
     assert f"CommandError: 2 bad lines in {path}; nothing imported:" in result.stderr

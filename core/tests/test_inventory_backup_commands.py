@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
@@ -23,7 +20,7 @@ from core.tests.factories import (
     make_room,
     make_site,
 )
-from managair.tests.test_settings import PROJECT
+from managair.tests.processes import manage
 from user_manager.models import Membership, Organization, User
 
 JANUARY = datetime(2024, 1, 10, 8, tzinfo=UTC)
@@ -249,20 +246,12 @@ def test_objects_created_after_a_restore_into_a_fresh_database_get_ids_of_their_
     assert installation.pk not in restored[Installation] and installation.room.pk not in restored[Room]
 
 
-def run_command(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    """A command in a process of its own, on the test database."""
-    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT, env=environment, input=stdin, capture_output=True, text=True
-    )
-
-
 @pytest.mark.django_db
 def test_a_malformed_backup_fails_with_a_message_and_no_traceback(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "managair-inventory", "version": 1, "objects": {"nodes": [')
 
-    run = run_command("restore_inventory", str(broken))
+    run = manage("restore_inventory", str(broken))
 
     assert run.returncode == 1
     assert run.stderr == f"CommandError: {broken} is not valid JSON: Expecting value at line 1, column 70.\n"
@@ -270,11 +259,11 @@ def test_a_malformed_backup_fails_with_a_message_and_no_traceback(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_backup_piped_into_a_restore_of_the_same_database_changes_nothing(inventory):
-    backed_up = run_command("backup_inventory", "-o", "-")
+    backed_up = manage("backup_inventory", "-o", "-")
     assert backed_up.returncode == 0, backed_up.stderr
     assert backed_up.stderr.startswith("Backed up 2 quantities, 2 protocols, 2 node_models, 3 users,")
 
-    restored = run_command("restore_inventory", "-", stdin=backed_up.stdout)
+    restored = manage("restore_inventory", "-", stdin=backed_up.stdout)
 
     assert restored.returncode == 0, restored.stderr
     assert "Nothing to restore" in restored.stdout

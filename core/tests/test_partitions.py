@@ -69,7 +69,9 @@ def test_a_window_query_reads_only_the_partitions_of_its_months():
         add_samples(node, month.start + timedelta(days=3))
 
     february = Sample.objects.filter(node=node, timestamp__gte=FEBRUARY.start, timestamp__lt=FEBRUARY.end)
-    spanning = Sample.objects.filter(node=node, timestamp__gte=JANUARY.end - timedelta(days=1), timestamp__lt=MARCH.start)
+    spanning = Sample.objects.filter(
+        node=node, timestamp__gte=JANUARY.end - timedelta(days=1), timestamp__lt=MARCH.start
+    )
 
     assert partitions_read_by(february) == {"core_sample_2025_02"}
     assert partitions_read_by(spanning) == {"core_sample_2025_01", "core_sample_2025_02"}

@@ -4,7 +4,6 @@ rename, revoke and delete them."""
 import django_filters
 from django.db import transaction
 
-from core import scoping
 from core.api.base import ScopedViewSet
 from core.api.views import InventoryPagination
 from ingest.api.serializers import IngestKeySerializer
@@ -37,9 +36,6 @@ class IngestKeyViewSet(ScopedViewSet):
     search_fields = ("name", "prefix")
     ordering_fields = ("name", "created_s", "last_used_s")
     ordering_aliases = {"created_s": "created", "last_used_s": "last_used"}
-
-    def may_change(self, key):
-        return scoping.is_owner(self.request.user, key.organization_id)
 
     def owning_organization_id(self, validated_data, instance=None):
         return (validated_data.get("organization") or instance.organization).pk

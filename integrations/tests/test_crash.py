@@ -2,7 +2,6 @@
 same batch again and nothing else twice. The worker is a real process on the
 test database, killed with SIGKILL, so nothing of it gets to clean up."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from integrations.drain import _LOCK_SPACE, drain
 from integrations.models import Batch, PendingSample, Stream
 from integrations.tests import test_drain as shared
 from integrations.tests.test_drain import DELIVERY, deliveries
+from managair.tests.processes import on_test_database
 from managair.tests.test_settings import PROJECT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,12 +40,7 @@ drain({stream_id})
 
 def start_worker(stream_id: int, batch_size: int) -> subprocess.Popen:
     """A drain in a process of its own, on the test database."""
-    environment = {
-        **os.environ,
-        "SQL_DATABASE": connection.settings_dict["NAME"],
-        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    environment = on_test_database(WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1")
     code = WORKER.format(stream_id=stream_id, batch_size=batch_size)
     return subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],

@@ -1,6 +1,7 @@
 """A throwaway redis-server on 127.0.0.1 for the task broker tests: in a
 temporary directory, persisting nothing, stopped when the block ends even if
-the test failed."""
+the test failed. ``free_port`` and ``stop`` serve the other tests that start
+servers of their own (test_replicas)."""
 
 import socket
 import subprocess
@@ -49,12 +50,17 @@ def redis_server(timeout_s: float = 15) -> Iterator[RedisServer]:
             _wait_until_it_answers(server, process, log, timeout_s)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout_s=10)
+
+
+def stop(process: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_it_answers(server: RedisServer, process: subprocess.Popen, log: Path, timeout_s: float) -> None:

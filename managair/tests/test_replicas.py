@@ -4,7 +4,6 @@ streaming replica behind a real server, read through the API."""
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from managair.replicas import (
     is_skipped,
     replica_databases,
 )
+from managair.tests.redis_server import free_port, stop
 from managair.tests.test_settings import PROJECT, controlled_environment
 
 POSTGRES_PRIMARY = {
@@ -313,12 +313,6 @@ DATABASE = "managair"
 JSON_API = "application/vnd.api+json"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def as_postgres(*command: str) -> subprocess.CompletedProcess:
     # PostgreSQL refuses to run as root (see scripts/postgres.sh).
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -514,12 +508,7 @@ def api(primary, replica):
         yield client
     finally:
         session.close()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout_s=30)
 
 
 @needs_postgresql

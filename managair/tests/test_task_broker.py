@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Success
 
@@ -32,6 +31,7 @@ from integrations.tests import conftest as forwarding_fixtures
 from integrations.tests import test_drain as shared
 from integrations.tests.test_drain import DELIVERY, deliveries
 from integrations.webhook.forwarding import signature
+from managair.tests.processes import on_test_database
 from managair.tests.redis_server import RedisServer, free_port, redis_server
 from managair.tests.test_settings import PROJECT
 
@@ -66,12 +66,7 @@ def _no_schedules(transactional_db):
 
 def environment(broker_url: str | None, **variables: str) -> dict[str, str]:
     """The test's environment (DEBUG=0, the test database) with the broker and ``variables``."""
-    env = {
-        **os.environ,
-        "SQL_DATABASE": connection.settings_dict["NAME"],
-        "PYTHONDONTWRITEBYTECODE": "1",
-        **variables,
-    }
+    env = on_test_database(**variables)
     env.pop("Q_BROKER_URL", None)
     if broker_url is not None:
         env["Q_BROKER_URL"] = broker_url

@@ -2,7 +2,6 @@
 change, and that they refuse clearly (never leaving an organization without
 an owner)."""
 
-import os
 import subprocess
 import sys
 from io import StringIO
@@ -11,9 +10,9 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from core.tests.factories import make_organization, make_user
+from managair.tests.processes import manage
 from managair.tests.test_settings import PROJECT
 from user_manager.models import Membership, Organization, User
 
@@ -26,14 +25,6 @@ def run(*args: str) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
     call_command(*args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
-
-
-def run_process(*args: str) -> subprocess.CompletedProcess:
-    """``manage.py`` in a process of its own, on the test database."""
-    environment = {**os.environ, "SQL_DATABASE": connection.settings_dict["NAME"], "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=120
-    )
 
 
 def role_of(user: User, organization: Organization) -> str | None:
@@ -148,7 +139,7 @@ def test_create_organization_exits_with_the_reason_on_stderr_in_a_real_process()
     make_user("olga")
     make_organization(name="Bar Lupe")
 
-    result = run_process("create_organization", "Bar Lupe", "--owner", "olga")
+    result = manage("create_organization", "Bar Lupe", "--owner", "olga")
 
     assert result.returncode == 1
     assert "CommandError: An organization named “Bar Lupe” exists already" in result.stderr
@@ -252,7 +243,7 @@ def test_membership_exits_with_the_last_owner_rule_on_stderr_in_a_real_process()
     organization = make_organization(name="Bar Lupe")
     olga = make_user("olga", organization=organization, role=OWNER)
 
-    result = run_process("membership", "remove", "Bar Lupe", "olga")
+    result = manage("membership", "remove", "Bar Lupe", "olga")
 
     assert result.returncode == 1
     assert "CommandError: The last owner of an organization can neither leave nor be demoted" in result.stderr

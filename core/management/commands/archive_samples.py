@@ -47,9 +47,8 @@ class Command(BaseCommand):
         except OverflowError:
             raise CommandError(f"--older-than {days} days reaches before the year 1.") from None
         plan = sample_archive.plan(cutoff)
-        node_months = [nm for month in plan.partition_months for nm in month.node_months] + plan.node_months
         # OutputWrapper.write would end every redraw of the bar with a newline.
-        progress = tqdm(total=len(node_months), unit=" node-months", file=self.stderr._out, disable=None)
+        progress = tqdm(total=plan.files, unit=" node-months", file=self.stderr._out, disable=None)
         with progress:
             if dry_run:
                 self._dry_run(plan, cutoff, progress)
@@ -70,9 +69,8 @@ class Command(BaseCommand):
         for node_month in plan.node_months:
             deleted += sample_archive.pending(node_month, cutoff)
             progress.update()
-        files = sum(len(month.node_months) for month in plan.partition_months) + len(plan.node_months)
         self.stdout.write(
-            f"Dry run: would write {files:,} files and archive {samples + deleted:,} samples older than "
+            f"Dry run: would write {plan.files:,} files and archive {samples + deleted:,} samples older than "
             f"{cutoff:%Y-%m-%d %H:%M:%S} UTC, delete {deleted:,} of them row by row and drop "
             f"{len(plan.partition_months)} partitions; nothing written, deleted or dropped."
         )

@@ -50,6 +50,7 @@ class Command(BaseCommand):
 def write_atomically(path: Path, text: str) -> None:
     """Write to a temporary file beside ``path`` and move it there, so that a
     failed backup never leaves half a file where the last good one was."""
+    partial = None
     try:
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
@@ -57,6 +58,6 @@ def write_atomically(path: Path, text: str) -> None:
             partial.write(text)
         os.replace(partial.name, path)
     except OSError as error:
-        if "partial" in locals():
+        if partial is not None:
             Path(partial.name).unlink(missing_ok=True)
         raise CommandError(f"Cannot write {path}: {error.strerror or error}.") from None

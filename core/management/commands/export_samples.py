@@ -51,9 +51,9 @@ class Command(BaseCommand):
         if node is not None:
             selection = sample_export.node_selection(_node(node), span)
         elif installation is not None:
-            selection = sample_export.installation_selection(_installation(installation), span)
+            selection = sample_export.installation_selection(_get(Installation, installation, "installation"), span)
         else:
-            selection = sample_export.organization_selection(_organization(organization), span)
+            selection = sample_export.organization_selection(_get(Organization, organization, "organization"), span)
         to_file = output != "-"
         rows = sample_export.iter_rows(selection)
         if to_file:
@@ -116,21 +116,11 @@ def _node(raw: str) -> Node:
         node_id = uuid.UUID(raw)
     except ValueError:
         raise CommandError(f"--node must be a node's UUID, not {raw!r}.") from None
-    node = Node.objects.filter(pk=node_id).first()
-    if node is None:
-        raise CommandError(f"No node with the id {node_id}.")
-    return node
+    return _get(Node, node_id, "node")
 
 
-def _installation(pk: int) -> Installation:
-    installation = Installation.objects.filter(pk=pk).first()
-    if installation is None:
-        raise CommandError(f"No installation with the id {pk}.")
-    return installation
-
-
-def _organization(pk: int) -> Organization:
-    organization = Organization.objects.filter(pk=pk).first()
-    if organization is None:
-        raise CommandError(f"No organization with the id {pk}.")
-    return organization
+def _get(model, pk, name: str):
+    found = model.objects.filter(pk=pk).first()
+    if found is None:
+        raise CommandError(f"No {name} with the id {pk}.")
+    return found
